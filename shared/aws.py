@@ -1,0 +1,54 @@
+"""boto3 clients, created on first use. Endpoints come only from AWS_ENDPOINT_URL (LocalStack locally)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from shared.settings import get_settings
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=50)
+
+
+def _client(service: str) -> Any:
+    return boto3.session.Session().client(service, region_name=get_settings().aws_region, config=_CONFIG)
+
+
+@lru_cache
+def sqs() -> Any:
+    return _client("sqs")
+
+
+@lru_cache
+def s3() -> Any:
+    return _client("s3")
+
+
+@lru_cache
+def secrets_manager() -> Any:
+    return _client("secretsmanager")
+
+
+@lru_cache
+def queue_url(name: str) -> str:
+    url: str = sqs().get_queue_url(QueueName=name)["QueueUrl"]
+    return url
+
+
+def deliveries_queue_url() -> str:
+    settings = get_settings()
+    return settings.deliveries_queue_url or queue_url(settings.deliveries_queue_name)
+
+
+def deliveries_dlq_url() -> str:
+    settings = get_settings()
+    return settings.deliveries_dlq_url or queue_url(settings.deliveries_dlq_name)
+
+
+def reset_clients() -> None:
+    """Forget cached clients and URLs (tests that switch endpoints or settings call this)."""
+    for cached in (sqs, s3, secrets_manager, queue_url):
+        cached.cache_clear()

@@ -1,0 +1,206 @@
+"""The event envelope every producer posts and every tenant webhook receives."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from shared.ids import new_event_id
+
+ID_PATTERN = r"^[A-Za-z0-9_\-:.]{1,128}$"
+
+
+class SessionStatus(StrEnum):
+    STARTING = "starting"
+    QR = "qr"
+    PAIRING = "pairing"
+    AUTHENTICATED = "authenticated"
+    READY = "ready"
+    DISCONNECTED = "disconnected"
+    CONFLICT = "conflict"
+    LOGGED_OUT = "logged_out"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    RETIRED = "retired"
+
+
+class Ack(IntEnum):
+    """WhatsApp's ack levels, as wa-js reports them."""
+
+    FAILED = -1
+    CLOCK = 0
+    SENT = 1
+    RECEIVED = 2
+    READ = 3
+    PLAYED = 4
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SessionStatusData(_Data):
+    status: SessionStatus
+    reason: str | None = Field(default=None, max_length=500)
+    phone: str | None = Field(default=None, max_length=32)
+
+
+class SessionQrData(_Data):
+    qr: str = Field(min_length=1, max_length=4096)
+    expires_at: datetime
+    attempt: int = Field(default=1, ge=1)
+
+
+class SessionPairingCodeData(_Data):
+    code: str = Field(min_length=1, max_length=32)
+    expires_at: datetime | None = None
+
+
+class MessageReceivedData(_Data):
+    message_id: str = Field(min_length=1, max_length=256)
+    chat_id: str = Field(min_length=1, max_length=128)
+    sender: str = Field(alias="from", min_length=1, max_length=128)
+    body: str = Field(default="", max_length=65536)
+    kind: str = Field(default="chat", max_length=32)
+    timestamp: datetime | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class MessageSentData(_Data):
+    message_id: str = Field(min_length=1, max_length=256)
+    client_message_id: str | None = Field(default=None, max_length=128)
+    to: str = Field(min_length=1, max_length=128)
+    ack: Ack = Ack.CLOCK
+
+
+class MessageAckData(_Data):
+    message_id: str = Field(min_length=1, max_length=256)
+    chat_id: str | None = Field(default=None, max_length=128)
+    ack: Ack
+
+
+class MessageFailedData(_Data):
+    client_message_id: str | None = Field(default=None, max_length=128)
+    to: str = Field(min_length=1, max_length=128)
+    reason: str = Field(max_length=500)
+
+
+class PresenceData(_Data):
+    chat_id: str = Field(min_length=1, max_length=128)
+    state: str = Field(max_length=32)
+
+
+class TypingData(_Data):
+    chat_id: str = Field(min_length=1, max_length=128)
+    state: Literal["composing", "recording", "paused"]
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(default_factory=new_event_id, pattern=ID_PATTERN)
+    workspace_id: str = Field(pattern=ID_PATTERN)
+    session_id: str = Field(pattern=ID_PATTERN)
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class SessionStatusEvent(_Envelope):
+    type: Literal["session.status"] = "session.status"
+    data: SessionStatusData
+
+
+class SessionQrEvent(_Envelope):
+    type: Literal["session.qr"] = "session.qr"
+    data: SessionQrData
+
+
+class SessionPairingCodeEvent(_Envelope):
+    type: Literal["session.pairing_code"] = "session.pairing_code"
+    data: SessionPairingCodeData
+
+
+class MessageReceivedEvent(_Envelope):
+    type: Literal["message.received"] = "message.received"
+    data: MessageReceivedData
+
+
+class MessageSentEvent(_Envelope):
+    type: Literal["message.sent"] = "message.sent"
+    data: MessageSentData
+
+
+class MessageAckEvent(_Envelope):
+    type: Literal["message.ack"] = "message.ack"
+    data: MessageAckData
+
+
+class MessageFailedEvent(_Envelope):
+    type: Literal["message.failed"] = "message.failed"
+    data: MessageFailedData
+
+
+class PresenceEvent(_Envelope):
+    type: Literal["presence"] = "presence"
+    data: PresenceData
+
+
+class TypingEvent(_Envelope):
+    type: Literal["typing"] = "typing"
+    data: TypingData
+
+
+Event = Annotated[
+    SessionStatusEvent
+    | SessionQrEvent
+    | SessionPairingCodeEvent
+    | MessageReceivedEvent
+    | MessageSentEvent
+    | MessageAckEvent
+    | MessageFailedEvent
+    | PresenceEvent
+    | TypingEvent,
+    Field(discriminator="type"),
+]
+
+EVENT_TYPES: tuple[str, ...] = (
+    "session.status",
+    "session.qr",
+    "session.pairing_code",
+    "message.received",
+    "message.sent",
+    "message.ack",
+    "message.failed",
+    "presence",
+    "typing",
+)
+
+event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(raw: dict[str, Any]) -> Event:
+    return event_adapter.validate_python(raw)
+
+
+def event_to_json(event: Event) -> str:
+    return event.model_dump_json(by_alias=True)
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    return event.model_dump(mode="json", by_alias=True)
+
+
+def throttle_class(event: Event) -> str:
+    """The throttle bucket an event draws from (limits per class live in settings)."""
+    if event.type.startswith("message."):
+        return "message"
+    if isinstance(event, SessionStatusEvent) and event.data.status is SessionStatus.READY:
+        return "session_ready"
+    if event.type == "session.qr":
+        return "session_qr"
+    if event.type in ("presence", "typing"):
+        return "low_value"
+    return "default"

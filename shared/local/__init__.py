@@ -1,0 +1,1 @@
+"""Running the system on one machine: real Redis and LocalStack processes, and in-process Lambda runners."""

@@ -1,0 +1,49 @@
+"""Create the AWS resources the system needs in LocalStack, shaped as the CDK app shapes them."""
+
+from __future__ import annotations
+
+import json
+
+from shared import aws, topology
+from shared.settings import get_settings
+
+
+def create_queues() -> tuple[str, str]:
+    """Create the deliveries queue and its DLQ (idempotent); return their URLs."""
+    settings = get_settings()
+    client = aws.sqs()
+    dlq_url = client.create_queue(
+        QueueName=settings.deliveries_dlq_name,
+        Attributes={"MessageRetentionPeriod": str(topology.DLQ_RETENTION_SECONDS)},
+    )["QueueUrl"]
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = client.create_queue(
+        QueueName=settings.deliveries_queue_name,
+        Attributes={
+            "VisibilityTimeout": str(topology.DELIVERIES_VISIBILITY_TIMEOUT_SECONDS),
+            "MessageRetentionPeriod": str(topology.DELIVERIES_RETENTION_SECONDS),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": topology.DELIVERIES_MAX_RECEIVE_COUNT}
+            ),
+        },
+    )["QueueUrl"]
+    queue_arn = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    client.set_queue_attributes(
+        QueueUrl=dlq_url,
+        Attributes={"RedriveAllowPolicy": json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [queue_arn]})},
+    )
+    return queue_url, dlq_url
+
+
+def create_bucket() -> str:
+    settings = get_settings()
+    client = aws.s3()
+    existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
+    if settings.auth_bucket not in existing:
+        client.create_bucket(Bucket=settings.auth_bucket)
+    return settings.auth_bucket
+
+
+def bootstrap() -> None:
+    create_queues()
+    create_bucket()

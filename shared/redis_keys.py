@@ -1,0 +1,159 @@
+"""Every Redis key name wa-gateway uses is built here, and only here.
+
+All keys share the `wagw:` prefix. The deployment uses a non-clustered replication group, so
+multi-key Lua scripts may touch keys of different sessions.
+"""
+
+from __future__ import annotations
+
+PREFIX = "wagw"
+
+
+# Tenants ---------------------------------------------------------------------------------------
+def workspace(workspace_id: str) -> str:
+    return f"{PREFIX}:ws:{workspace_id}"
+
+
+def workspaces_index() -> str:
+    return f"{PREFIX}:workspaces"
+
+
+def api_key(key_hash: str) -> str:
+    return f"{PREFIX}:apikey:{key_hash}"
+
+
+def workspace_api_keys(workspace_id: str) -> str:
+    return f"{PREFIX}:ws:{workspace_id}:apikeys"
+
+
+# Sessions --------------------------------------------------------------------------------------
+def session(session_id: str) -> str:
+    return f"{PREFIX}:session:{session_id}"
+
+
+def workspace_sessions(workspace_id: str) -> str:
+    """Sorted set of the workspace's session ids, scored by creation time (ms)."""
+    return f"{PREFIX}:ws:{workspace_id}:sessions"
+
+
+def workspace_phone_sessions(workspace_id: str, phone: str) -> str:
+    return f"{PREFIX}:ws:{workspace_id}:phone:{phone}"
+
+
+def sessions_index() -> str:
+    """Sorted set of every session id, scored by creation time (ms): cleanup walks it with ZRANGE."""
+    return f"{PREFIX}:sessions"
+
+
+# Ingest ----------------------------------------------------------------------------------------
+def event_seen(event_id: str) -> str:
+    return f"{PREFIX}:dedupe:{event_id}"
+
+
+def throttle_bucket(workspace_id: str, event_class: str) -> str:
+    return f"{PREFIX}:throttle:{workspace_id}:{event_class}"
+
+
+# Webhook endpoints and deliveries --------------------------------------------------------------
+def endpoint(endpoint_id: str) -> str:
+    return f"{PREFIX}:endpoint:{endpoint_id}"
+
+
+def workspace_endpoints(workspace_id: str) -> str:
+    return f"{PREFIX}:ws:{workspace_id}:endpoints"
+
+
+def delivery_attempts(delivery_id: str) -> str:
+    return f"{PREFIX}:attempts:{delivery_id}"
+
+
+def event_deliveries(event_id: str) -> str:
+    return f"{PREFIX}:event:{event_id}:deliveries"
+
+
+def workspace_dead_letters(workspace_id: str) -> str:
+    return f"{PREFIX}:ws:{workspace_id}:dead"
+
+
+def dead_letter(delivery_id: str) -> str:
+    return f"{PREFIX}:dead:{delivery_id}"
+
+
+def retry_schedule() -> str:
+    return f"{PREFIX}:retry:due"
+
+
+def retry_payload(delivery_id: str) -> str:
+    return f"{PREFIX}:retry:payload:{delivery_id}"
+
+
+def retry_inflight() -> str:
+    return f"{PREFIX}:retry:inflight"
+
+
+def endpoint_breaker(endpoint_id: str) -> str:
+    return f"{PREFIX}:breaker:{endpoint_id}"
+
+
+# Messages --------------------------------------------------------------------------------------
+def message(message_id: str) -> str:
+    return f"{PREFIX}:msg:{message_id}"
+
+
+def client_message(session_id: str, client_message_id: str) -> str:
+    return f"{PREFIX}:session:{session_id}:cmsg:{client_message_id}"
+
+
+def send_rate(session_id: str) -> str:
+    return f"{PREFIX}:session:{session_id}:sendrate"
+
+
+# Session workers -------------------------------------------------------------------------------
+def session_lease(session_id: str) -> str:
+    return f"{PREFIX}:lease:{session_id}"
+
+
+def session_fence(session_id: str) -> str:
+    return f"{PREFIX}:fence:{session_id}"
+
+
+def session_commands(session_id: str) -> str:
+    return f"{PREFIX}:cmd:{session_id}"
+
+
+def session_auth(session_id: str) -> str:
+    return f"{PREFIX}:auth:{session_id}"
+
+
+def auth_index() -> str:
+    return f"{PREFIX}:auth:index"
+
+
+def unowned_sessions() -> str:
+    return f"{PREFIX}:sessions:unowned"
+
+
+def worker_sessions(worker_id: str) -> str:
+    return f"{PREFIX}:worker:{worker_id}:sessions"
+
+
+def workers() -> str:
+    """Sorted set of live worker ids scored by their last heartbeat (ms)."""
+    return f"{PREFIX}:workers"
+
+
+def worker_info(worker_id: str) -> str:
+    return f"{PREFIX}:worker:{worker_id}"
+
+
+def outbox(worker_id: str) -> str:
+    return f"{PREFIX}:outbox:{worker_id}"
+
+
+# Cleanup ---------------------------------------------------------------------------------------
+def cleanup_lock() -> str:
+    return f"{PREFIX}:cleanup:lock"
+
+
+def cleanup_cursor() -> str:
+    return f"{PREFIX}:cleanup:cursor"

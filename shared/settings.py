@@ -1,0 +1,97 @@
+"""Runtime settings, read from `WAGW_*` environment variables and validated at start."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["dev", "staging", "prod"]
+
+# Well-known development secrets: fine on a laptop, refused anywhere else.
+DEV_PRODUCER_SECRET = "whsec_ZGV2LW9ubHktcHJvZHVjZXIta2V5LWNoYW5nZS1tZQ=="
+DEV_ADMIN_KEY = "wagw_admin_dev_only_change_me"
+
+
+class ThrottleLimit(BaseModel):
+    """A token bucket: `per_minute` tokens refill each minute, up to `per_minute + burst` stored."""
+
+    per_minute: int = Field(gt=0)
+    burst: int = Field(ge=0)
+    droppable: bool = False
+
+
+def default_throttle_limits() -> dict[str, ThrottleLimit]:
+    return {
+        "message": ThrottleLimit(per_minute=1000, burst=200),
+        "session_ready": ThrottleLimit(per_minute=50, burst=10),
+        "session_qr": ThrottleLimit(per_minute=20, burst=5),
+        "low_value": ThrottleLimit(per_minute=100, burst=20, droppable=True),
+        "default": ThrottleLimit(per_minute=100, burst=20),
+    }
+
+
+def default_retry_schedule() -> list[int]:
+    return [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WAGW_", extra="ignore")
+
+    env: Environment = "dev"
+    service_name: str = "wa-gateway"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    aws_region: str = "us-east-1"
+
+    deliveries_queue_name: str = "wagw-deliveries"
+    deliveries_dlq_name: str = "wagw-deliveries-dlq"
+    deliveries_queue_url: str | None = None
+    deliveries_dlq_url: str | None = None
+    auth_bucket: str = "wagw-auth-archives"
+
+    # Producer (session worker) signing keys by name; several at once for rotation.
+    producer_keys: dict[str, SecretStr] = Field(default_factory=lambda: {"dev": SecretStr(DEV_PRODUCER_SECRET)})
+    producer_keys_secret_name: str | None = None
+    trusted_producers: list[str] = Field(default_factory=list)
+    trusted_cidrs: list[str] = Field(default_factory=list)
+    admin_api_key: SecretStr = SecretStr(DEV_ADMIN_KEY)
+    admin_api_key_secret_name: str | None = None
+
+    ingest_url: str = "http://127.0.0.1:8081/v1/events"
+    max_body_bytes: int = 256 * 1024
+    max_batch_events: int = 100
+    signature_tolerance_seconds: int = 300
+    dedupe_ttl_seconds: int = 24 * 3600
+    throttle_limits: dict[str, ThrottleLimit] = Field(default_factory=default_throttle_limits)
+
+    delivery_timeout_seconds: float = 15.0
+    retry_schedule_seconds: list[int] = Field(default_factory=default_retry_schedule)
+    retry_jitter: float = 0.2
+    attempt_log_ttl_seconds: int = 7 * 24 * 3600
+
+    @field_validator("trusted_cidrs")
+    @classmethod
+    def _cidrs_parse(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return value
+
+    @model_validator(mode="after")
+    def _no_default_secrets_outside_dev(self) -> Settings:
+        if self.env == "dev":
+            return self
+        if self.admin_api_key_secret_name is None and self.admin_api_key.get_secret_value() == DEV_ADMIN_KEY:
+            raise ValueError(f"WAGW_ADMIN_API_KEY is the development default; set a real one for {self.env}")
+        if self.producer_keys_secret_name is None and any(
+            key.get_secret_value() == DEV_PRODUCER_SECRET for key in self.producer_keys.values()
+        ):
+            raise ValueError(f"WAGW_PRODUCER_KEYS holds the development default; set real keys for {self.env}")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
