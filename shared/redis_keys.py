@@ -104,6 +104,15 @@ def client_message(session_id: str, client_message_id: str) -> str:
     return f"{PREFIX}:session:{session_id}:cmsg:{client_message_id}"
 
 
+def wa_message(session_id: str, wa_message_id: str) -> str:
+    """Maps WhatsApp's message id back to ours, so acks find the message record."""
+    return f"{PREFIX}:session:{session_id}:wamsg:{wa_message_id}"
+
+
+def session_messages(session_id: str) -> str:
+    return f"{PREFIX}:session:{session_id}:messages"
+
+
 def send_rate(session_id: str) -> str:
     return f"{PREFIX}:session:{session_id}:sendrate"
 

@@ -1,0 +1,117 @@
+"""Outgoing message records: created by the API (idempotent on the client's id), advanced by events."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+from redis.asyncio import Redis
+
+from shared import redis_keys as keys
+from shared.events import Ack
+from shared.scripts import script
+from shared.store.records import now_ms
+
+MESSAGE_TTL_SECONDS = 30 * 24 * 3600
+
+
+class MessageStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+# Status only moves forward; failed is final unless a later ack proves otherwise.
+STATUS_RANK = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.FAILED: 1,
+    MessageStatus.SENT: 2,
+    MessageStatus.DELIVERED: 3,
+    MessageStatus.READ: 4,
+}
+
+
+def status_for_ack(ack: Ack) -> MessageStatus | None:
+    if ack is Ack.FAILED:
+        return MessageStatus.FAILED
+    if ack is Ack.SENT:
+        return MessageStatus.SENT
+    if ack is Ack.RECEIVED:
+        return MessageStatus.DELIVERED
+    if ack in (Ack.READ, Ack.PLAYED):
+        return MessageStatus.READ
+    return None
+
+
+class MessageRecord(BaseModel):
+    id: str
+    workspace_id: str
+    session_id: str
+    to: str
+    text: str
+    client_message_id: str
+    status: MessageStatus = MessageStatus.QUEUED
+    wa_message_id: str | None = None
+    error: str | None = None
+    created_at_ms: int = Field(default_factory=now_ms)
+    updated_at_ms: int = Field(default_factory=now_ms)
+
+    def to_hash(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.model_dump(mode="json").items() if v is not None}
+
+
+async def create_message(redis: Redis, record: MessageRecord) -> tuple[MessageRecord, bool]:
+    """Store the message unless this client id was seen for the session; returns (record, created)."""
+    fields = record.to_hash()
+    flat = [item for pair in fields.items() for item in pair]
+    existing_id = await script(redis, "message_create")(
+        keys=[
+            keys.client_message(record.session_id, record.client_message_id),
+            keys.message(record.id),
+            keys.session_messages(record.session_id),
+        ],
+        args=[record.id, MESSAGE_TTL_SECONDS, record.created_at_ms, *flat],
+    )
+    if existing_id == record.id:
+        return record, True
+    existing = await get_message(redis, str(existing_id))
+    if existing is None:
+        raise LookupError(f"message {existing_id} vanished")
+    return existing, False
+
+
+async def get_message(redis: Redis, message_id: str) -> MessageRecord | None:
+    fields = await redis.hgetall(keys.message(message_id))
+    return MessageRecord.model_validate({str(k): v for k, v in fields.items()}) if fields else None
+
+
+async def advance_status(
+    redis: Redis,
+    session_id: str,
+    *,
+    status: MessageStatus,
+    message_id: str | None = None,
+    wa_message_id: str | None = None,
+    error: str | None = None,
+) -> bool:
+    """Move a message forward (never back); find it by our id, or by WhatsApp's id for acks."""
+    return bool(
+        await script(redis, "message_advance")(
+            keys=[
+                keys.message(message_id) if message_id else "",
+                keys.wa_message(session_id, wa_message_id) if wa_message_id else "",
+            ],
+            args=[
+                status.value,
+                STATUS_RANK[status],
+                wa_message_id or "",
+                error or "",
+                now_ms(),
+                MESSAGE_TTL_SECONDS,
+                keys.message(""),
+                *[f"{s.value}={r}" for s, r in STATUS_RANK.items()],
+            ],
+        )
+    )
