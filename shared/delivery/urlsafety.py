@@ -1,0 +1,65 @@
+"""Outbound safety for tenant webhook URLs: no plain http outside dev, no private or internal addresses.
+
+Checked when an endpoint is registered and again at delivery time (DNS may change in between).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from shared.settings import get_settings
+
+
+class UnsafeUrlError(ValueError):
+    """The URL may not be used as a webhook target; the message says why."""
+
+
+def _refused_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return _refused_reason(address.ipv4_mapped)
+    checks = (
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("private", address.is_private),
+        ("reserved", address.is_reserved),
+        ("unspecified", address.is_unspecified),
+    )
+    return next((name for name, hit in checks if hit), None)
+
+
+def check_syntax(url: str, *, strict: bool) -> str:
+    """Return the host of a well-formed webhook URL, or raise UnsafeUrlError."""
+    parts = urlsplit(url)
+    allowed = ("https",) if strict else ("https", "http")
+    if parts.scheme not in allowed:
+        raise UnsafeUrlError(f"webhook URL must use {' or '.join(allowed)}, not {parts.scheme or 'nothing'!r}")
+    if not parts.hostname:
+        raise UnsafeUrlError("webhook URL has no host")
+    if parts.username or parts.password:
+        raise UnsafeUrlError("webhook URL must not carry credentials")
+    return parts.hostname
+
+
+async def resolve(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UnsafeUrlError(f"webhook host {host!r} does not resolve") from exc
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+
+
+async def check_url(url: str) -> None:
+    """Refuse URLs a tenant may not target; outside `dev` every resolved address must be public."""
+    strict = get_settings().env != "dev"
+    host = check_syntax(url, strict=strict)
+    if not strict:
+        return
+    for address in await resolve(host):
+        reason = _refused_reason(address)
+        if reason:
+            raise UnsafeUrlError(f"webhook host {host!r} resolves to a {reason} address ({address})")
