@@ -73,6 +73,7 @@ class MessageReceivedData(_Data):
 class MessageSentData(_Data):
     message_id: str = Field(min_length=1, max_length=256)
     client_message_id: str | None = Field(default=None, max_length=128)
+    gateway_message_id: str | None = Field(default=None, max_length=128)
     to: str = Field(min_length=1, max_length=128)
     ack: Ack = Ack.CLOCK
 
@@ -85,6 +86,7 @@ class MessageAckData(_Data):
 
 class MessageFailedData(_Data):
     client_message_id: str | None = Field(default=None, max_length=128)
+    gateway_message_id: str | None = Field(default=None, max_length=128)
     to: str = Field(min_length=1, max_length=128)
     reason: str = Field(max_length=500)
 

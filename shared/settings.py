@@ -17,10 +17,13 @@ DEV_ADMIN_KEY = "wagw_admin_dev_only_change_me"
 
 
 class ThrottleLimit(BaseModel):
-    """A token bucket: `per_minute` tokens refill each minute, up to `per_minute + burst` stored."""
+    """A token bucket `burst` deep that refills `per_minute` per minute.
+
+    So any 60 s window admits at most `per_minute + burst` events of the class, per workspace.
+    """
 
     per_minute: int = Field(gt=0)
-    burst: int = Field(ge=0)
+    burst: int = Field(gt=0, description="bucket depth: events admitted at once after a quiet spell")
     droppable: bool = False
 
 
