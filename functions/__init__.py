@@ -1,0 +1,1 @@
+"""One package per Lambda function: a thin handler over its logic."""
