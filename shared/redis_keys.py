@@ -166,3 +166,23 @@ def cleanup_lock() -> str:
 
 def cleanup_cursor() -> str:
     return f"{PREFIX}:cleanup:cursor"
+
+
+def cleanup_outbox() -> str:
+    """List of session.status events (JSON) cleanup has committed but not yet posted to ingest."""
+    return f"{PREFIX}:cleanup:outbox"
+
+
+def cleanup_auth_cursor() -> str:
+    """SSCAN cursor over auth_index, so each run checks a bounded slice of the auth archives."""
+    return f"{PREFIX}:cleanup:auth-cursor"
+
+
+def cleanup_s3_token() -> str:
+    """S3 ListObjectsV2 continuation token of the orphaned-archive sweep."""
+    return f"{PREFIX}:cleanup:s3-token"
+
+
+def cleanup_keyspace_cursor() -> str:
+    """SCAN cursor of the TTL check over delivery attempt logs and dedupe marks."""
+    return f"{PREFIX}:cleanup:keyspace-cursor"

@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     retry_jitter: float = 0.2
     attempt_log_ttl_seconds: int = 7 * 24 * 3600
 
+    # Cleanup (functions/cleanup, `wagw cleanup`).
+    qr_timeout_seconds: int = Field(default=1800, gt=0)
+    disconnected_delete_after_seconds: int = Field(default=24 * 3600, gt=0)
+    tombstone_retention_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    cleanup_batch_size: int = Field(default=1000, gt=0, le=10000)
+    cleanup_max_sessions_per_run: int = Field(default=200_000, gt=0)
+    cleanup_lock_seconds: int = Field(default=600, gt=0)
+    cleanup_s3_enabled: bool = True
+    cleanup_s3_grace_seconds: int = Field(default=3600, ge=0)
+
     @field_validator("trusted_cidrs")
     @classmethod
     def _cidrs_parse(cls, value: list[str]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from redis.asyncio import Redis
 
@@ -94,3 +95,218 @@ async def set_pairing_code(redis: Redis, session_id: str, code: str, occurred_at
             args=[code, occurred_at_ms, now_ms(), SessionStatus.PAIRING.value],
         )
     )
+
+
+# Cleanup and restore ---------------------------------------------------------------------------
+# Cleanup's writes are compare-and-set: each applies only if the session is still in the state cleanup read,
+# so a worker's update racing with a cleanup run is never overwritten.
+
+TERMINAL_STATUSES: frozenset[SessionStatus] = frozenset(
+    {SessionStatus.LOGGED_OUT, SessionStatus.FAILED, SessionStatus.RETIRED, SessionStatus.STOPPED}
+)
+CLEANUP_SINCE_FIELD = "cleanup_since"
+RESTORED_REASON = "restored"
+
+
+class RestoreOutcome(StrEnum):
+    RESTORED = "restored"
+    NOT_FOUND = "not_found"
+    NOT_DELETED = "not_deleted"
+    EXPIRED = "expired"
+
+
+_RESTORE_OUTCOMES = {
+    1: RestoreOutcome.RESTORED,
+    0: RestoreOutcome.NOT_FOUND,
+    -1: RestoreOutcome.NOT_DELETED,
+    -2: RestoreOutcome.EXPIRED,
+}
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Another session that must still be in `status` at `status_at_ms` for a transition to apply."""
+
+    session_id: str
+    status: SessionStatus
+    status_at_ms: str
+
+
+def _phone_key(workspace_id: str, phone: str | None) -> str:
+    return keys.workspace_phone_sessions(workspace_id, phone) if phone else NO_PHONE_KEY
+
+
+async def cleanup_transition(
+    redis: Redis,
+    *,
+    session_id: str,
+    workspace_id: str,
+    phone: str | None,
+    expected_status: str,
+    expected_status_at_ms: str,
+    status: SessionStatus,
+    reason: str,
+    now: int,
+    soft_delete: bool = False,
+    event_json: str = "",
+    outbox_key: str | None = None,
+    guard: Guard | None = None,
+    client: Redis | None = None,
+) -> bool:
+    """Move a session to a terminal `status` if it is still `expected_status` at `expected_status_at_ms`.
+
+    It leaves its phone's live set and the unowned pool; `soft_delete` also stamps `deleted_at_ms` (a
+    tombstone). `event_json` is pushed to `outbox_key` in the same step. With `client` (a pipeline) the call
+    is queued and the return value is meaningless: read the pipeline's result instead.
+    """
+    result = await script(redis, "session_cleanup_transition")(
+        keys=[
+            keys.session(session_id),
+            _phone_key(workspace_id, phone),
+            keys.unowned_sessions(),
+            outbox_key or NO_PHONE_KEY,
+            keys.session(guard.session_id) if guard else NO_PHONE_KEY,
+        ],
+        args=[
+            session_id,
+            expected_status,
+            expected_status_at_ms,
+            status.value,
+            reason,
+            now,
+            1 if soft_delete else 0,
+            event_json if outbox_key else "",
+            guard.status.value if guard else "",
+            guard.status_at_ms if guard else "",
+        ],
+        client=client,
+    )
+    return bool(int(result)) if client is None else False
+
+
+async def stop_for_qr_timeout(
+    redis: Redis, session: SessionRecord, *, reason: str = "qr_timeout", now: int | None = None
+) -> bool:
+    """Status `failed` (reason `qr_timeout`) unless the session changed since `session` was read."""
+    return await cleanup_transition(
+        redis,
+        session_id=session.id,
+        workspace_id=session.workspace_id,
+        phone=session.phone,
+        expected_status=session.status.value,
+        expected_status_at_ms=str(session.status_at_ms),
+        status=SessionStatus.FAILED,
+        reason=reason,
+        now=now_ms() if now is None else now,
+    )
+
+
+async def soft_delete_session(
+    redis: Redis, session: SessionRecord, *, reason: str = "deleted", now: int | None = None
+) -> bool:
+    """Tombstone the session (status `stopped`, `deleted_at_ms` set) unless it changed since it was read."""
+    return await cleanup_transition(
+        redis,
+        session_id=session.id,
+        workspace_id=session.workspace_id,
+        phone=session.phone,
+        expected_status=session.status.value,
+        expected_status_at_ms=str(session.status_at_ms),
+        status=SessionStatus.STOPPED,
+        reason=reason,
+        now=now_ms() if now is None else now,
+        soft_delete=True,
+    )
+
+
+async def restore_session(
+    redis: Redis, session_id: str, *, retention_seconds: int, now: int | None = None
+) -> RestoreOutcome:
+    """Bring back a soft-deleted session while its tombstone is kept: status `starting`, reason `restored`,
+    live for its phone again and back in the unowned pool (a worker starts it). Emitting the matching
+    session.status event is the caller's job.
+    """
+    session = await redis.hmget(keys.session(session_id), "workspace_id", "phone")
+    workspace_id, phone = (str(v) if v else None for v in session)
+    result = await script(redis, "session_restore")(
+        keys=[
+            keys.session(session_id),
+            _phone_key(workspace_id or "-", phone),
+            keys.unowned_sessions(),
+        ],
+        args=[
+            session_id,
+            now_ms() if now is None else now,
+            retention_seconds * 1000,
+            SessionStatus.STARTING.value,
+            RESTORED_REASON,
+        ],
+    )
+    return _RESTORE_OUTCOMES[int(result)]
+
+
+async def purge_session(
+    redis: Redis,
+    *,
+    session_id: str,
+    workspace_id: str,
+    phone: str | None,
+    deleted_at_ms: str,
+    client: Redis | None = None,
+) -> bool:
+    """Remove a tombstoned session for good (hash, indexes, Redis auth archive) unless it was restored."""
+    result = await script(redis, "session_purge")(
+        keys=[
+            keys.session(session_id),
+            keys.sessions_index(),
+            keys.workspace_sessions(workspace_id),
+            _phone_key(workspace_id, phone),
+            keys.unowned_sessions(),
+            keys.session_auth(session_id),
+            keys.auth_index(),
+        ],
+        args=[session_id, deleted_at_ms],
+        client=client,
+    )
+    return bool(int(result)) if client is None else False
+
+
+async def release_expired_owner(redis: Redis, *, session_id: str, owner: str, client: Redis | None = None) -> bool:
+    """Return a live session whose owner's lease expired (and was not taken over) to the unowned pool."""
+    result = await script(redis, "session_release_owner")(
+        keys=[
+            keys.session(session_id),
+            keys.session_lease(session_id),
+            keys.worker_sessions(owner),
+            keys.unowned_sessions(),
+        ],
+        args=[session_id, owner, " ".join(sorted(s.value for s in TERMINAL_STATUSES))],
+        client=client,
+    )
+    return bool(int(result)) if client is None else False
+
+
+async def drop_orphan_index_entry(redis: Redis, session_id: str, *, client: Redis | None = None) -> bool:
+    """Remove `session_id` from the sessions index (and unowned pool) if its hash does not exist."""
+    result = await script(redis, "session_index_orphan")(
+        keys=[keys.session(session_id), keys.sessions_index(), keys.unowned_sessions()],
+        args=[session_id],
+        client=client,
+    )
+    return bool(int(result)) if client is None else False
+
+
+async def mark_cleanup_since(
+    redis: Redis, session_id: str, *, status: str, marker: str, client: Redis | None = None
+) -> None:
+    """Store (or with marker '' remove) cleanup's `status:first_seen_ms` marker if the status still holds."""
+    await script(redis, "session_mark_since")(keys=[keys.session(session_id)], args=[status, marker], client=client)
+
+
+async def delete_orphan_auth(redis: Redis, session_id: str) -> bool:
+    """Delete the Redis auth archive and auth-index entry of `session_id` if that session no longer exists."""
+    result = await script(redis, "auth_orphan")(
+        keys=[keys.session(session_id), keys.session_auth(session_id), keys.auth_index()],
+        args=[session_id],
+    )
+    return bool(int(result))
