@@ -1,0 +1,80 @@
+"""CDK entry point: `cdk synth|deploy -c env=dev|staging|prod`.
+
+The only place that reads context: the environment name (`env`), the per-environment settings
+(`wagw:environments` in cdk.json), and two switches for tests and CI:
+- `wagw:installDependencies` (default true): false puts a marker instead of pip-installed packages in the layer;
+- `wagw:nag` (default true): run cdk-nag's AwsSolutions pack as a validation plugin (any finding that is not
+  acknowledged in infra/nag.py fails the synth).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as `python infra/app.py`: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from infra.config import EnvironmentConfig
+from infra.stack import WaGatewayStack
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENVIRONMENTS_KEY = "wagw:environments"
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The context of cdk.json, for running this file without the CDK CLI (which passes it itself)."""
+    context: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+def _flag(app: cdk.App, key: str, default: bool) -> bool:
+    value = app.node.try_get_context(key)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes")
+
+
+def environment_config(app: cdk.App) -> EnvironmentConfig:
+    environments: dict[str, Any] | None = app.node.try_get_context(ENVIRONMENTS_KEY)
+    if not environments:
+        raise ValueError(f"cdk.json has no '{ENVIRONMENTS_KEY}' context")
+    name = app.node.try_get_context("env")
+    if name not in environments:
+        raise ValueError(f"choose an environment with -c env=<name>, one of: {', '.join(environments)} (got {name!r})")
+    return EnvironmentConfig.model_validate({"name": name, **environments[name]})
+
+
+def build(app: cdk.App) -> WaGatewayStack:
+    config = environment_config(app)
+    stack = WaGatewayStack(
+        app,
+        config.stack_name,
+        config=config,
+        install_dependencies=_flag(app, "wagw:installDependencies", True),
+        env=cdk.Environment(account=config.account or os.environ.get("CDK_DEFAULT_ACCOUNT"), region=config.region),
+        description=f"wa-gateway ({config.name}): API, ingest, deliveries, session workers, Redis",
+    )
+    if _flag(app, "wagw:nag", True):
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return stack
+
+
+def main() -> None:
+    app = cdk.App(
+        context=None if "CDK_CONTEXT_JSON" in os.environ or "CDK_OUTDIR" in os.environ else cdk_json_context()
+    )
+    build(app)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

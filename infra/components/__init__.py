@@ -1,0 +1,1 @@
+"""One construct per concern: network, redis, queues, functions, api, workers, schedules, observability."""
