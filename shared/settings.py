@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     retry_jitter: float = 0.2
     attempt_log_ttl_seconds: int = 7 * 24 * 3600
 
+    # Tenant API (functions/api)
+    api_send_limit_per_minute: int = Field(default=20, gt=0)
+    api_max_body_bytes: int = Field(default=128 * 1024, gt=0)
+    api_page_size_max: int = Field(default=100, gt=0)
+    api_key_rotation_grace_seconds: int = Field(default=3600, ge=0)
+    api_endpoint_secret_overlap_seconds: int = Field(default=24 * 3600, ge=0)
+    api_test_ping_timeout_seconds: float = Field(default=10.0, gt=0)
+
     # Cleanup (functions/cleanup, `wagw cleanup`).
     qr_timeout_seconds: int = Field(default=1800, gt=0)
     disconnected_delete_after_seconds: int = Field(default=24 * 3600, gt=0)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
 from shared import redis_keys as keys
+from shared.commands import COMMAND_STREAM_MAXLEN, SendTextCommand
 from shared.events import Ack
 from shared.scripts import script
 from shared.store.records import now_ms
@@ -115,3 +117,57 @@ async def advance_status(
             ],
         )
     )
+
+
+class SendOutcome(StrEnum):
+    CREATED = "created"
+    EXISTING = "existing"
+    LIMITED = "limited"
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    outcome: SendOutcome
+    record: MessageRecord | None
+    retry_after_ms: int = 0
+
+
+async def queue_message(redis: Redis, record: MessageRecord, *, limit_per_minute: int) -> QueuedMessage:
+    """Accept a message for sending in one step: a message already stored for this client id is returned
+    as it is (no token spent); otherwise the session's send limit is charged and the record, its index
+    entry and the worker's SendTextCommand are written together, or nothing is written when limited."""
+    command = SendTextCommand(
+        session_id=record.session_id,
+        message_id=record.id,
+        client_message_id=record.client_message_id,
+        to=record.to,
+        text=record.text,
+    )
+    fields = record.to_hash()
+    result = await script(redis, "message_send")(
+        keys=[
+            keys.client_message(record.session_id, record.client_message_id),
+            keys.message(record.id),
+            keys.session_messages(record.session_id),
+            keys.send_rate(record.session_id),
+            keys.session_commands(record.session_id),
+        ],
+        args=[
+            record.id,
+            MESSAGE_TTL_SECONDS,
+            record.created_at_ms,
+            limit_per_minute,
+            command.model_dump_json(),
+            COMMAND_STREAM_MAXLEN,
+            *[item for pair in fields.items() for item in pair],
+        ],
+    )
+    outcome, value = SendOutcome(str(result[0])), str(result[1])
+    if outcome is SendOutcome.LIMITED:
+        return QueuedMessage(outcome, None, retry_after_ms=int(value))
+    if outcome is SendOutcome.CREATED:
+        return QueuedMessage(outcome, record)
+    existing = await get_message(redis, value)
+    if existing is None:
+        raise LookupError(f"message {value} vanished")
+    return QueuedMessage(outcome, existing)

@@ -74,3 +74,20 @@ class EndpointRecord(BaseModel):
     def active_secrets(self, at_ms: int | None = None) -> list[str]:
         moment = now_ms() if at_ms is None else at_ms
         return [s.secret for s in self.secrets if s.active(moment)]
+
+
+class ApiKeyRecord(BaseModel):
+    """A workspace API key. Only the SHA-256 of the key is kept; `prefix` lets people tell keys apart."""
+
+    id: str
+    workspace_id: str
+    name: str = ""
+    scopes: list[str] = Field(default_factory=list)
+    key_hash: str
+    prefix: str
+    created_at_ms: int = Field(default_factory=now_ms)
+    expires_at_ms: int | None = None
+
+    def live(self, at_ms: int | None = None) -> bool:
+        moment = now_ms() if at_ms is None else at_ms
+        return self.expires_at_ms is None or self.expires_at_ms > moment

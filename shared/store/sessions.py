@@ -310,3 +310,98 @@ async def delete_orphan_auth(redis: Redis, session_id: str) -> bool:
         args=[session_id],
     )
     return bool(int(result))
+
+
+# Tenant API ------------------------------------------------------------------------------------
+LIVE_STATUSES: frozenset[SessionStatus] = frozenset({SessionStatus.AUTHENTICATED, SessionStatus.READY})
+
+
+@dataclass(frozen=True)
+class PhoneSessionCreate:
+    """The outcome of creating a session for a phone: the new record and the stale sessions retired
+    for it, or (`conflict_session_id`) the live session that stopped the creation."""
+
+    record: SessionRecord | None
+    retired_session_ids: list[str]
+    conflict_session_id: str | None = None
+
+
+async def create_session_for_phone(redis: Redis, record: SessionRecord) -> PhoneSessionCreate:
+    """Create `record` (which has a phone) after retiring the phone's stale sessions in the workspace,
+    all in one step; nothing changes if the phone already has a live (authenticated/ready) session."""
+    if not record.phone:
+        raise ValueError("create_session_for_phone needs a record with a phone")
+    fields = record.to_hash()
+    result = await script(redis, "session_create_for_phone")(
+        keys=[
+            keys.session(record.id),
+            keys.workspace_sessions(record.workspace_id),
+            keys.sessions_index(),
+            keys.unowned_sessions(),
+            keys.workspace_phone_sessions(record.workspace_id, record.phone),
+        ],
+        args=[
+            record.id,
+            record.created_at_ms,
+            now_ms(),
+            SessionStatus.RETIRED.value,
+            RETIRED_REASON,
+            keys.session(""),
+            " ".join(sorted(s.value for s in LIVE_STATUSES)),
+            *[item for pair in fields.items() for item in pair],
+        ],
+    )
+    outcome, *rest = (str(x) for x in result)
+    if outcome == "conflict":
+        return PhoneSessionCreate(record=None, retired_session_ids=[], conflict_session_id=rest[0])
+    return PhoneSessionCreate(record=record, retired_session_ids=rest)
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    records: list[SessionRecord]
+    # (created_at_ms, session_id) of the last record looked at, when more may follow.
+    next_after: tuple[int, str] | None
+
+
+async def list_workspace_sessions(
+    redis: Redis,
+    workspace_id: str,
+    *,
+    limit: int,
+    after: tuple[int, str] | None = None,
+    statuses: frozenset[SessionStatus] | None = None,
+    scan_batch: int = 200,
+) -> SessionPage:
+    """The workspace's sessions newest first (deleted ones left out), optionally only some statuses.
+
+    `after` is the (created_at_ms, id) position of the previous page's last record; each page reads the
+    index in bounded batches, so a sparse status filter costs more round trips, never an unbounded read.
+    """
+    index = keys.workspace_sessions(workspace_id)
+    found: list[SessionRecord] = []
+    max_score: str = f"{after[0]}" if after else "+inf"
+    last_seen = after
+    while True:
+        raw_rows = await redis.zrevrangebyscore(index, max_score, "-inf", start=0, num=scan_batch, withscores=True)
+        rows: list[tuple[str, int]] = [(str(m), int(s)) for m, s in raw_rows]  # type: ignore[misc,str-unpack]
+        if after is not None:
+            rows = [(m, s) for m, s in rows if not (s == after[0] and m >= after[1])]
+        if not rows:
+            return SessionPage(found, None)
+        async with redis.pipeline(transaction=False) as pipe:
+            for member, _ in rows:
+                pipe.hgetall(keys.session(member))
+            hashes = await pipe.execute()
+        for (member, score), fields in zip(rows, hashes, strict=True):
+            last_seen = (score, member)
+            if not fields:
+                continue
+            record = SessionRecord.from_hash({str(k): str(v) for k, v in fields.items()})
+            if record.deleted_at_ms is not None or (statuses and record.status not in statuses):
+                continue
+            found.append(record)
+            if len(found) == limit:
+                return SessionPage(found, last_seen)
+        after = last_seen
+        max_score = f"{after[0]}" if after else "+inf"

@@ -1,0 +1,30 @@
+-- Accept an outgoing message in one step: idempotent on the client's id, then the session's send
+-- limit (a token bucket refilled continuously, `limit` tokens a minute, on the server's clock), then the
+-- message record, its index entry and the send command on the session's stream.
+-- KEYS[1] client id -> message id, KEYS[2] message hash, KEYS[3] session's message index,
+-- KEYS[4] session's send-rate bucket (hash), KEYS[5] session's command stream
+-- ARGV: message_id, ttl_seconds, created_ms, limit_per_minute, command_json, stream_maxlen, field, value, ...
+-- Returns {'existing', message_id} | {'limited', retry_after_ms} | {'created', message_id}
+local existing = redis.call('GET', KEYS[1])
+if existing then return {'existing', existing} end
+local limit = tonumber(ARGV[4])
+local per_ms = limit / 60000
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local bucket = redis.call('HMGET', KEYS[4], 'tokens', 'at_ms')
+local tokens = tonumber(bucket[1]) or limit
+local at = tonumber(bucket[2]) or now
+if now > at then tokens = math.min(limit, tokens + (now - at) * per_ms) end
+if tokens < 1 then
+  return {'limited', tostring(math.ceil((1 - tokens) / per_ms))}
+end
+redis.call('HSET', KEYS[4], 'tokens', tostring(tokens - 1), 'at_ms', tostring(math.max(now, at)))
+redis.call('PEXPIRE', KEYS[4], 120000)
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+local fields = {}
+for i = 7, #ARGV do table.insert(fields, ARGV[i]) end
+redis.call('HSET', KEYS[2], unpack(fields))
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'command', ARGV[5])
+return {'created', ARGV[1]}
