@@ -10,7 +10,7 @@ from enum import IntEnum
 from redis.asyncio import Redis
 
 from shared import redis_keys as keys
-from shared.scripts import script
+from shared.scripts import run_many
 from shared.settings import ThrottleLimit, get_settings
 
 
@@ -43,22 +43,17 @@ def limit_for(event_class: str) -> ThrottleLimit:
 async def admit(redis: Redis, requests: Sequence[AdmissionRequest]) -> list[AdmissionDecision]:
     """Decide every request in one round trip (a pipeline of one script call per event, in order)."""
     settings = get_settings()
-    admit_script = script(redis, "admit_event")
-    async with redis.pipeline(transaction=False) as pipe:
-        for request in requests:
+    class_args: dict[str, list[int]] = {}
+    calls = []
+    for request in requests:
+        args = class_args.get(request.event_class)
+        if args is None:
             limit = limit_for(request.event_class)
-            await admit_script(
-                keys=[keys.event_seen(request.event_id), keys.throttle_bucket(request.workspace_id, request.event_class)],
-                args=[
-                    limit.per_minute,
-                    limit.burst,
-                    settings.dedupe_ttl_seconds,
-                    int(request.bypass),
-                    int(limit.droppable),
-                ],
-                client=pipe,
-            )
-        raw = await pipe.execute()
+            args = [limit.per_minute, limit.burst, settings.dedupe_ttl_seconds, 0, int(limit.droppable)]
+            class_args[request.event_class] = args
+        bucket = keys.throttle_bucket(request.workspace_id, request.event_class)
+        calls.append(([keys.event_seen(request.event_id), bucket], [*args[:3], int(request.bypass), args[4]]))
+    raw = await run_many(redis, "admit_event", calls)
     return [AdmissionDecision(Admission(int(code)), math.ceil(int(wait) / 1000)) for code, wait in raw]
 
 
