@@ -1,0 +1,47 @@
+"""The FastAPI application: `create_app()` builds it, `app` is the instance uvicorn and Mangum serve.
+
+Local: `.venv/bin/uvicorn functions.api.app:app --port 8080` (Redis from WAGW_REDIS_URL); the console
+is at /console, the OpenAPI document at /openapi.json and its UI at /docs.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from functions.api import problems
+from functions.api.middleware import BodyLimitMiddleware
+from functions.api.routers import admin, console, endpoints, messages, sessions, workspace
+from shared.settings import get_settings
+
+DESCRIPTION = """The wa-gateway tenant API: WhatsApp sessions, messages, webhook endpoints and deliveries.
+
+Authenticate with a workspace API key: `Authorization: Bearer wagw_sk_...`. Keys have scopes: `read`,
+`send`, `manage`. Errors are `application/problem+json` (RFC 9457). Ids of another workspace answer 404.
+"""
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="wa-gateway",
+        version="1.0.0",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    problems.install(app)
+    for router in (workspace.router, sessions.router, messages.router, endpoints.router, admin.router):
+        app.include_router(router)
+    _include_deliveries(app)
+    app.include_router(console.router)
+    app.add_middleware(BodyLimitMiddleware, limit=get_settings().api_max_body_bytes)
+    return app
+
+
+def _include_deliveries(app: FastAPI) -> None:
+    from functions.api.routers import deliveries
+
+    app.include_router(deliveries.router)
+
+
+app = create_app()

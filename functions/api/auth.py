@@ -1,0 +1,107 @@
+"""Authentication: workspace API keys (Bearer, stored only as SHA-256 hashes, with scopes) and the admin key.
+
+Keys carry 32 random bytes, so a fast hash is enough (nothing to brute-force); comparisons of the admin
+key are constant-time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from functions.api import errors
+from shared import aws
+from shared.redis_client import get_redis
+from shared.settings import get_settings
+from shared.store import api_keys
+from shared.store.records import ApiKeyRecord
+
+KEY_PREFIX = "wagw_sk_"
+SCOPES = ("read", "send", "manage")
+
+_bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey", description="a workspace API key")
+_admin_bearer = HTTPBearer(auto_error=False, scheme_name="AdminKey", description="the operator's admin key")
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def display_prefix(key: str) -> str:
+    return key[: len(KEY_PREFIX) + 6]
+
+
+@dataclass(frozen=True)
+class Principal:
+    workspace_id: str
+    key_id: str
+    scopes: frozenset[str]
+
+
+async def authenticate(credentials: HTTPAuthorizationCredentials | None) -> ApiKeyRecord:
+    if credentials is None or not credentials.credentials:
+        raise errors.Unauthenticated("send a workspace API key as 'Authorization: Bearer <key>'")
+    record = await api_keys.api_key_by_hash(get_redis(), hash_key(credentials.credentials))
+    if record is None:
+        raise errors.Unauthenticated("the API key is unknown, revoked or expired")
+    return record
+
+
+def require(scope: str) -> Callable[[HTTPAuthorizationCredentials | None], Awaitable[Principal]]:
+    """A dependency: the caller's workspace, if its key has `scope`."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    async def dependency(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+        record = await authenticate(credentials)
+        if scope not in record.scopes:
+            raise errors.MissingScope(scope)
+        return Principal(workspace_id=record.workspace_id, key_id=record.id, scopes=frozenset(record.scopes))
+
+    dependency.__name__ = f"require_{scope}"
+    return dependency
+
+
+# Admin key: from settings locally, from Secrets Manager when a secret name is configured ---------
+_ADMIN_CACHE_SECONDS = 300.0
+_admin_cache: tuple[float, str] | None = None
+
+
+def _fetch_admin_key(secret_name: str) -> str:
+    value: str = aws.secrets_manager().get_secret_value(SecretId=secret_name)["SecretString"]
+    return value.strip()
+
+
+async def admin_key() -> str:
+    global _admin_cache
+    settings = get_settings()
+    if settings.admin_api_key_secret_name is None:
+        return settings.admin_api_key.get_secret_value()
+    now = time.monotonic()
+    if _admin_cache is None or now - _admin_cache[0] > _ADMIN_CACHE_SECONDS:
+        _admin_cache = (now, await asyncio.to_thread(_fetch_admin_key, settings.admin_api_key_secret_name))
+    return _admin_cache[1]
+
+
+async def require_admin(credentials: HTTPAuthorizationCredentials | None = Depends(_admin_bearer)) -> None:
+    if credentials is None or not credentials.credentials:
+        raise errors.Unauthenticated("send the admin key as 'Authorization: Bearer <key>'")
+    if not hmac.compare_digest(credentials.credentials.encode(), (await admin_key()).encode()):
+        raise errors.Unauthenticated("the admin key does not match")
+
+
+ReadScope = Depends(require("read"))
+SendScope = Depends(require("send"))
+ManageScope = Depends(require("manage"))

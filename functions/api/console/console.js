@@ -1,0 +1,356 @@
+// wa-gateway console: a static page that calls the tenant API with the operator's API key.
+// Live status by polling (the API runs in Lambda behind API Gateway: no long-lived connections).
+"use strict";
+
+const KEY_STORAGE = "wagw.apiKey";
+const DETAIL_POLL_MS = 1000;
+const LIST_POLL_MS = 3000;
+const CONNECTED = new Set(["authenticated", "ready"]);
+
+const $ = (id) => document.getElementById(id);
+const state = { key: null, detailId: null, qrText: null, qrUrl: null, timers: [], view: "sessions" };
+
+class ApiError extends Error {
+  constructor(status, problem) {
+    super((problem && (problem.detail || problem.title)) || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+async function api(method, path, body, accept) {
+  const headers = { Authorization: `Bearer ${state.key}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (accept) headers.Accept = accept;
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (!response.ok) {
+    let problem = null;
+    try { problem = await response.json(); } catch (e) { /* not JSON */ }
+    throw new ApiError(response.status, problem);
+  }
+  if (response.status === 204) return null;
+  if (accept === "image/png") return response.blob();
+  return response.json();
+}
+
+function showError(error) {
+  $("error").textContent = error ? String(error.message || error) : "";
+}
+
+function cell(text, cls) {
+  const td = document.createElement("td");
+  if (cls) td.className = cls;
+  td.textContent = text === null || text === undefined || text === "" ? "—" : String(text);
+  return td;
+}
+
+function badge(status) {
+  const span = document.createElement("span");
+  span.className = `badge ${status}`;
+  span.textContent = status;
+  return span;
+}
+
+function button(label, onClick, cls) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  if (cls) b.className = cls;
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    try { await onClick(); showError(null); } catch (e) { showError(e); } finally { b.disabled = false; }
+  });
+  return b;
+}
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString() : "";
+}
+
+// Sign in -------------------------------------------------------------------------------------
+async function signIn(key) {
+  state.key = key;
+  try {
+    const me = await api("GET", "/v1/workspace");
+    sessionStorage.setItem(KEY_STORAGE, key);
+    $("whoami").textContent = `${me.workspace.name} · ${me.scopes.join(", ")}`;
+    $("login").classList.add("hidden");
+    $("app").classList.remove("hidden");
+    startPolling();
+    return true;
+  } catch (e) {
+    state.key = null;
+    sessionStorage.removeItem(KEY_STORAGE);
+    $("login-error").textContent = e.status === 401 ? "That key is unknown or revoked." : String(e.message);
+    return false;
+  }
+}
+
+function signOut() {
+  sessionStorage.removeItem(KEY_STORAGE);
+  state.timers.forEach(clearInterval);
+  state.timers = [];
+  state.key = null;
+  location.reload();
+}
+
+// Sessions ------------------------------------------------------------------------------------
+async function loadSessions() {
+  const filter = $("status-filter").value;
+  const query = new URLSearchParams({ limit: "100" });
+  if (filter) query.set("status", filter);
+  const page = await api("GET", `/v1/sessions?${query}`);
+  const body = $("sessions");
+  body.replaceChildren();
+  for (const s of page.items) {
+    const tr = document.createElement("tr");
+    tr.dataset.sessionId = s.id;
+    tr.append(cell(s.id), cell(s.name), cell(s.phone));
+    const st = document.createElement("td");
+    st.append(badge(s.status));
+    tr.append(st, cell(s.reason), cell(when(s.created_at)));
+    const actions = document.createElement("td");
+    actions.append(button("Open", () => openSession(s.id)));
+    tr.append(actions);
+    body.append(tr);
+  }
+}
+
+async function createSession(event) {
+  event.preventDefault();
+  const name = $("new-session-name").value.trim();
+  const phone = $("new-session-phone").value.trim();
+  try {
+    const created = await api("POST", "/v1/sessions", phone ? { name, phone } : { name });
+    $("new-session-name").value = "";
+    $("new-session-phone").value = "";
+    showError(null);
+    await loadSessions();
+    await openSession(created.id);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+async function openSession(id) {
+  state.detailId = id;
+  state.qrText = null;
+  $("session-detail-card").hidden = false;
+  $("detail-id").textContent = id;
+  $("pairing-phone").value = "";
+  await refreshDetail();
+}
+
+function closeDetail() {
+  state.detailId = null;
+  $("session-detail-card").hidden = true;
+}
+
+async function refreshDetail() {
+  const id = state.detailId;
+  if (!id) return;
+  let session;
+  try {
+    session = await api("GET", `/v1/sessions/${encodeURIComponent(id)}`);
+  } catch (e) {
+    if (e.status === 404) { closeDetail(); return; }
+    throw e;
+  }
+  if (state.detailId !== id) return;
+  const status = $("detail-status");
+  status.className = `badge ${session.status}`;
+  status.textContent = session.status;
+  $("session-detail-card").dataset.status = session.status;
+  $("detail-name").textContent = session.name || "—";
+  $("detail-phone").textContent = session.phone || "—";
+  $("detail-reason").textContent = session.reason || "—";
+  $("detail-owner").textContent = session.owner || "—";
+  $("pairing-code").textContent = session.pairing_code || "—";
+  if (CONNECTED.has(session.status)) {
+    showQr(null);
+    $("connected").classList.remove("hidden");
+    $("qr-waiting").classList.add("hidden");
+    $("qr-expiry").textContent = "";
+    return;
+  }
+  $("connected").classList.add("hidden");
+  if (!session.has_qr) {
+    showQr(null);
+    $("qr-waiting").classList.remove("hidden");
+    $("qr-waiting").textContent = session.status === "pairing" ? "Type the pairing code on the phone" : `Waiting for a QR… (${session.status})`;
+    $("qr-expiry").textContent = "";
+    return;
+  }
+  const qr = await api("GET", `/v1/sessions/${encodeURIComponent(id)}/qr`);
+  if (state.detailId !== id || !qr.qr) return;
+  if (qr.qr !== state.qrText) {
+    const blob = await api("GET", `/v1/sessions/${encodeURIComponent(id)}/qr.png`, undefined, "image/png");
+    if (state.detailId !== id) return;
+    state.qrText = qr.qr;
+    showQr(URL.createObjectURL(blob), qr.qr);
+  }
+  $("qr-expiry").textContent = qr.expires_at ? `refreshes by ${when(qr.expires_at)}` : "";
+}
+
+function showQr(url, text) {
+  const img = $("qr-img");
+  if (state.qrUrl) URL.revokeObjectURL(state.qrUrl);
+  state.qrUrl = url;
+  if (url) {
+    img.src = url;
+    img.dataset.qr = text;
+    img.classList.remove("hidden");
+    $("qr-waiting").classList.add("hidden");
+  } else {
+    state.qrText = null;
+    img.removeAttribute("src");
+    delete img.dataset.qr;
+    img.classList.add("hidden");
+  }
+}
+
+async function sessionCommand(path, body) {
+  const id = state.detailId;
+  if (!id) return;
+  await api("POST", `/v1/sessions/${encodeURIComponent(id)}/${path}`, body);
+  await refreshDetail();
+}
+
+// Endpoints -----------------------------------------------------------------------------------
+async function loadEndpoints() {
+  const list = await api("GET", "/v1/endpoints");
+  const body = $("endpoints");
+  body.replaceChildren();
+  for (const ep of list) {
+    const tr = document.createElement("tr");
+    tr.dataset.endpointId = ep.id;
+    tr.append(cell(ep.id), cell(ep.url), cell(ep.event_types.join(", ") || "all"));
+    tr.append(cell(ep.enabled ? "enabled" : `disabled${ep.disabled_reason ? ` (${ep.disabled_reason})` : ""}`));
+    const actions = document.createElement("td");
+    actions.className = "row";
+    actions.append(
+      button("Test", async () => {
+        const r = await api("POST", `/v1/endpoints/${ep.id}/test`);
+        $("endpoint-test-result").textContent = r.delivered
+          ? `Test ping delivered (${r.status_code}, ${r.duration_ms} ms)`
+          : `Test ping failed: ${r.error}`;
+      }),
+      button(ep.enabled ? "Disable" : "Enable", async () => {
+        await api("PATCH", `/v1/endpoints/${ep.id}`, { enabled: !ep.enabled });
+        await loadEndpoints();
+      }),
+      button("Rotate secret", async () => {
+        const r = await api("POST", `/v1/endpoints/${ep.id}/rotate-secret`, {});
+        showSecret(r.secret);
+      }),
+      button("Delete", async () => {
+        await api("DELETE", `/v1/endpoints/${ep.id}`);
+        await loadEndpoints();
+      }, "danger"),
+    );
+    tr.append(actions);
+    body.append(tr);
+  }
+}
+
+function showSecret(secret) {
+  $("endpoint-secret").textContent = secret;
+  $("endpoint-secret-box").classList.remove("hidden");
+}
+
+async function createEndpoint(event) {
+  event.preventDefault();
+  const url = $("endpoint-url").value.trim();
+  const types = $("endpoint-types").value.split(",").map((t) => t.trim()).filter(Boolean);
+  try {
+    const created = await api("POST", "/v1/endpoints", { url, event_types: types });
+    showSecret(created.secret);
+    $("endpoint-url").value = "";
+    $("endpoint-types").value = "";
+    showError(null);
+    await loadEndpoints();
+  } catch (e) {
+    showError(e);
+  }
+}
+
+// Failed deliveries ---------------------------------------------------------------------------
+async function loadDeadLetters() {
+  const page = await api("GET", "/v1/deliveries/dead-letters?limit=100");
+  const body = $("dead-letters");
+  body.replaceChildren();
+  for (const d of page.items) {
+    const tr = document.createElement("tr");
+    tr.dataset.deliveryId = d.delivery_id;
+    tr.append(cell(d.delivery_id), cell(`${d.event_type} ${d.event_id}`), cell(d.endpoint_id), cell(d.attempts),
+      cell(d.last_error), cell(when(d.dead_lettered_at)));
+    const actions = document.createElement("td");
+    actions.append(button("Retry", async () => {
+      await api("POST", `/v1/deliveries/${encodeURIComponent(d.delivery_id)}/retry`);
+      await loadDeadLetters();
+    }));
+    tr.append(actions);
+    body.append(tr);
+  }
+}
+
+async function retryAll() {
+  const since = $("retry-since").value;
+  if (!since) { showError("pick a time"); return; }
+  const r = await api("POST", "/v1/deliveries/retry", { since: new Date(since).toISOString() });
+  $("retry-result").textContent = `${r.replayed} deliveries queued again`;
+  await loadDeadLetters();
+}
+
+// Views and polling ---------------------------------------------------------------------------
+function showView(name) {
+  state.view = name;
+  for (const b of document.querySelectorAll("header nav button")) b.classList.toggle("active", b.dataset.view === name);
+  for (const v of document.querySelectorAll(".view")) v.classList.toggle("hidden", v.id !== `view-${name}`);
+  refreshView().catch(showError);
+}
+
+async function refreshView() {
+  if (state.view === "sessions") await loadSessions();
+  else if (state.view === "endpoints") await loadEndpoints();
+  else if (state.view === "deliveries") await loadDeadLetters();
+}
+
+function startPolling() {
+  refreshView().catch(showError);
+  let detailBusy = false;
+  state.timers.push(setInterval(async () => {
+    if (detailBusy || !state.detailId || state.view !== "sessions") return;
+    detailBusy = true;
+    try { await refreshDetail(); } catch (e) { showError(e); } finally { detailBusy = false; }
+  }, DETAIL_POLL_MS));
+  state.timers.push(setInterval(() => {
+    if (state.view === "sessions") loadSessions().catch(showError);
+  }, LIST_POLL_MS));
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("login-form").addEventListener("submit", (e) => { e.preventDefault(); signIn($("api-key").value.trim()); });
+  $("logout-button").addEventListener("click", signOut);
+  $("new-session").addEventListener("submit", createSession);
+  $("status-filter").addEventListener("change", () => loadSessions().catch(showError));
+  $("close-detail").addEventListener("click", closeDetail);
+  $("request-pairing").addEventListener("click", () => {
+    const phone = $("pairing-phone").value.trim();
+    sessionCommand("pairing-code", phone ? { phone } : {}).then(() => showError(null), showError);
+  });
+  $("restart-session").addEventListener("click", () => sessionCommand("restart").then(() => showError(null), showError));
+  $("logout-session").addEventListener("click", () => sessionCommand("logout").then(() => showError(null), showError));
+  $("delete-session").addEventListener("click", async () => {
+    try {
+      await api("DELETE", `/v1/sessions/${encodeURIComponent(state.detailId)}`);
+      closeDetail();
+      await loadSessions();
+    } catch (e) { showError(e); }
+  });
+  $("new-endpoint").addEventListener("submit", createEndpoint);
+  $("retry-all").addEventListener("click", () => retryAll().catch(showError));
+  for (const b of document.querySelectorAll("header nav button")) b.addEventListener("click", () => showView(b.dataset.view));
+  const saved = sessionStorage.getItem(KEY_STORAGE);
+  if (saved) signIn(saved);
+});

@@ -1,0 +1,52 @@
+"""Outgoing messages: accepted once per client id, charged to the session's send limit, queued for its worker."""
+
+from __future__ import annotations
+
+import math
+
+from functions.api import errors
+from functions.api.logic.sessions import CANNOT_SEND, owned_session
+from shared.ids import new_id
+from shared.redis_client import get_redis
+from shared.settings import get_settings
+from shared.store import messages
+from shared.store.messages import MessageRecord, SendOutcome
+
+
+def chat_id(to: str) -> str:
+    """Phone numbers become WhatsApp chat ids (`<digits>@c.us`); chat and group ids pass through."""
+    return to if "@" in to else f"{to}@c.us"
+
+
+async def send_text(
+    workspace_id: str, session_id: str, *, to: str, text: str, client_message_id: str
+) -> tuple[MessageRecord, bool]:
+    """Returns (message, created); an earlier message with the same client id comes back unchanged."""
+    session = await owned_session(workspace_id, session_id)
+    if session.status in CANNOT_SEND:
+        raise errors.Conflict(f"session {session_id} is {session.status.value}; it cannot send")
+    record = MessageRecord(
+        id=new_id("msg"),
+        workspace_id=workspace_id,
+        session_id=session_id,
+        to=chat_id(to),
+        text=text,
+        client_message_id=client_message_id,
+    )
+    result = await messages.queue_message(
+        get_redis(), record, limit_per_minute=get_settings().api_send_limit_per_minute
+    )
+    if result.outcome is SendOutcome.LIMITED:
+        seconds = max(1, math.ceil(result.retry_after_ms / 1000))
+        raise errors.RateLimited(f"session {session_id} reached its send limit; retry in {seconds} s", seconds)
+    assert result.record is not None
+    if result.outcome is SendOutcome.EXISTING and (result.record.to, result.record.text) != (record.to, text):
+        raise errors.Conflict(f"client_message_id {client_message_id!r} was already used for a different message")
+    return result.record, result.outcome is SendOutcome.CREATED
+
+
+async def get_message(workspace_id: str, message_id: str) -> MessageRecord:
+    record = await messages.get_message(get_redis(), message_id)
+    if record is None or record.workspace_id != workspace_id:
+        raise errors.NotFound("message", message_id)
+    return record
