@@ -172,6 +172,9 @@ class _Run:
                 break
             if not self.dry:
                 await self.redis.set(keys.cleanup_cursor(), f"{score} {member}")
+        if not self.result.pass_complete and self.result.scanned >= self.limit:
+            # Stopped on the limit: the pass is complete if nothing is left after the cursor.
+            self.result.pass_complete = not await page_script(keys=[keys.sessions_index()], args=[score, member, 1])
         if self.result.pass_complete and not self.dry:
             await self.redis.delete(keys.cleanup_cursor())
         elapsed = time.monotonic() - started
@@ -257,20 +260,20 @@ class _Run:
                 await sessions.mark_cleanup_since(self.redis, view.id, status=view.status, marker=marker, client=pipe)
             results = await pipe.execute()
         stops: list[tuple[SessionView, str]] = []
-        purged: list[SessionView] = []
-        for (rule, view, winner), applied in zip(planned, results, strict=False):
-            if not int(applied):
+        purged: list[tuple[SessionView, str]] = []
+        for (rule, view, winner), reply in zip(planned, results, strict=False):
+            applied = sessions.purged(reply) if rule is Rule.TOMBSTONE_PURGED else bool(int(reply))
+            if not applied:
                 continue  # the session changed since it was read: the newer state wins
             self._note(rule, view.id, view.workspace_id, self._detail(rule, view, winner))
             if rule in STATUS_RULES and view.owner:
                 stops.append((view, STATUS_RULES[rule][1]))
             if rule is Rule.TOMBSTONE_PURGED:
-                purged.append(view)
+                purged.append((view, sessions.purged_s3_key(reply)))
         for view, reason in stops:
             await enqueue_command(self.redis, StopCommand(session_id=view.id, reason=reason))
-        if purged and self.s3_on:
-            for view in purged:
-                await self._delete_s3_archives(view.id)
+        for view, s3_key in purged:  # S3 leftovers (if this fails) are found by the S3 sweep
+            await self._delete_s3_archives(view.id, s3_key)
 
     async def _queue(self, pipe: Redis, rule: Rule, view: SessionView, winner: SessionView | None) -> None:
         if rule in STATUS_RULES:
@@ -383,7 +386,8 @@ class _Run:
                     if self.dry:
                         self._note(Rule.AUTH_ARCHIVE_DELETED, sid, detail="session gone")
                         continue
-                    if self.s3_on and not await self._delete_s3_archives(sid):
+                    s3_key = await sessions.auth_archive_s3_key(self.redis, sid)
+                    if self.s3_on and not await self._delete_s3_archives(sid, s3_key):
                         continue  # keep the index entry so the next run tries again
                     if await sessions.delete_orphan_auth(self.redis, sid):
                         self._note(Rule.AUTH_ARCHIVE_DELETED, sid, detail="session gone")
@@ -436,9 +440,12 @@ class _Run:
             self.result.add(Rule.AUTH_S3_OBJECT_DELETED, len(chunk))
         return True
 
-    async def _delete_s3_archives(self, session_id: str) -> bool:
-        """Delete the S3 objects under `auth/<session_id>` that belong to no existing session."""
+    async def _delete_s3_archives(self, session_id: str, s3_key: str = "") -> bool:
+        """Delete the gone session's archive object `s3_key` and the objects under `auth/<session_id>` that
+        belong to no existing session."""
         if not self.s3_on:
+            return False
+        if s3_key and not await self._delete_objects([s3_key]):
             return False
         token: str | None = None
         while True:
