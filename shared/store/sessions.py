@@ -254,7 +254,10 @@ async def purge_session(
     deleted_at_ms: str,
     client: Redis | None = None,
 ) -> bool:
-    """Remove a tombstoned session for good (hash, indexes, Redis auth archive) unless it was restored."""
+    """Remove a tombstoned session for good (hash, indexes, Redis auth archive) unless it was restored.
+
+    The S3 object of a large archive is the caller's to delete (see `purged_s3_key` on a pipeline reply).
+    """
     result = await script(redis, "session_purge")(
         keys=[
             keys.session(session_id),
@@ -268,7 +271,17 @@ async def purge_session(
         args=[session_id, deleted_at_ms],
         client=client,
     )
-    return bool(int(result)) if client is None else False
+    return purged(result) if client is None else False
+
+
+def purged(result: object) -> bool:
+    """Whether a session_purge reply (also read from a pipeline) says the session was purged."""
+    return isinstance(result, list) and bool(int(result[0]))
+
+
+def purged_s3_key(result: object) -> str:
+    """The S3 key of the purged session's large auth archive ('' when none)."""
+    return str(result[1]) if isinstance(result, list) and len(result) > 1 and result[1] else ""
 
 
 async def release_expired_owner(redis: Redis, *, session_id: str, owner: str, client: Redis | None = None) -> bool:
@@ -301,6 +314,14 @@ async def mark_cleanup_since(
 ) -> None:
     """Store (or with marker '' remove) cleanup's `status:first_seen_ms` marker if the status still holds."""
     await script(redis, "session_mark_since")(keys=[keys.session(session_id)], args=[status, marker], client=client)
+
+
+async def auth_archive_s3_key(redis: Redis, session_id: str) -> str:
+    """The S3 key a session's auth archive record points at ('' when none)."""
+    key = keys.session_auth(session_id)
+    if await redis.type(key) != "hash":
+        return ""
+    return str(await redis.hget(key, "s3_key") or "")
 
 
 async def delete_orphan_auth(redis: Redis, session_id: str) -> bool:
