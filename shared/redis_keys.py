@@ -186,3 +186,9 @@ def cleanup_s3_token() -> str:
 def cleanup_keyspace_cursor() -> str:
     """SCAN cursor of the TTL check over delivery attempt logs and dedupe marks."""
     return f"{PREFIX}:cleanup:keyspace-cursor"
+
+
+# Delivery state (functions/deliver) ------------------------------------------------------------
+def delivery_state(delivery_id: str) -> str:
+    """Hash: highest attempt begun, last attempt finished, status, lease; collapses duplicate messages."""
+    return f"{PREFIX}:dlvstate:{delivery_id}"

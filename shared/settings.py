@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     retry_schedule_seconds: list[int] = Field(default_factory=default_retry_schedule)
     retry_jitter: float = 0.2
     attempt_log_ttl_seconds: int = 7 * 24 * 3600
+    # Delivery (functions/deliver, functions/retry_scheduler) ----------------------------------------
+    delivery_max_connections: int = Field(default=100, gt=0)  # httpx pool per deliver process
+    retry_after_max_seconds: int = Field(default=24 * 3600, ge=0)  # a longer Retry-After is capped here
+    breaker_failure_threshold: int = Field(default=20, gt=0)  # consecutive failures that open the breaker
+    breaker_cooldown_seconds: float = Field(default=60.0, gt=0)  # open for this long, then one probe
+    retry_claim_lease_seconds: int = Field(default=300, gt=0)  # > the scheduler's function timeout
+    retry_scheduler_batch: int = Field(default=500, gt=0, le=5000)
+    dead_letter_ttl_seconds: int = Field(default=14 * 24 * 3600, gt=0)  # = the DLQ's retention
 
     # Tenant API (functions/api)
     api_send_limit_per_minute: int = Field(default=20, gt=0)

@@ -69,3 +69,37 @@ def send_batch(queue_url: str, messages: Sequence[DeliveryMessage], delay_second
             detail = failure.get("Message", failure.get("Code", "failed"))
     if failed:
         raise EnqueueError(failed, detail)
+
+
+def dead_letter_attributes(
+    message: DeliveryMessage, reason: str, last_status: int | None, attempts: int
+) -> dict[str, dict[str, str]]:
+    """The DLQ message's attributes: why, the last HTTP status, how many attempts, and when."""
+
+    def text(value: str) -> dict[str, str]:
+        return {"DataType": "String", "StringValue": value}
+
+    def number(value: int) -> dict[str, str]:
+        return {"DataType": "Number", "StringValue": str(value)}
+
+    attributes = {
+        "reason": text(reason),
+        "attempts": number(attempts),
+        "last_status": number(last_status) if last_status is not None else text("none"),
+        "first_attempt_at": text(message.first_attempt_at.isoformat() if message.first_attempt_at else "none"),
+        "dead_lettered_at": text(message.dead_lettered_at.isoformat() if message.dead_lettered_at else "none"),
+        "workspace_id": text(message.workspace_id),
+        "endpoint_id": text(message.endpoint_id),
+    }
+    return attributes
+
+
+def send_dead_letter(
+    dlq_url: str, message: DeliveryMessage, reason: str, last_status: int | None, attempts: int
+) -> None:
+    """Put a dead-lettered delivery (its `dead_lettered_at` set) on the DLQ, with its attributes."""
+    aws.sqs().send_message(
+        QueueUrl=dlq_url,
+        MessageBody=message.model_dump_json(),
+        MessageAttributes=dead_letter_attributes(message, reason, last_status, attempts),
+    )
