@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -59,10 +60,11 @@ async def ingest_batch(
         outcome = _ADMISSION_OUTCOME[decision.admission]
         retry_after = decision.retry_after_seconds if outcome is Outcome.THROTTLED else None
         results[event.id] = EventResult(id=event.id, outcome=outcome, retry_after=retry_after)
-        metrics.add_metric(name=f"events_{outcome.value}", unit="Count", value=1)
         if outcome is Outcome.ACCEPTED:
             accepted.append(event)
     await _record_and_fan_out(redis, accepted)
+    for outcome, count in Counter(r.outcome for r in results.values()).items():
+        metrics.add_metric(name=f"events_{outcome.value}", unit="Count", value=count)
     return IngestResponse(results=[results[e.id] for e in batch.events])
 
 
