@@ -13,6 +13,16 @@ from shared.settings import get_settings
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=50)
 
 
+def client(service: str) -> Any:
+    """A client for any other service (cached like the named ones)."""
+    return _cached_client(service)
+
+
+@lru_cache
+def _cached_client(service: str) -> Any:
+    return _client(service)
+
+
 def _client(service: str) -> Any:
     return boto3.session.Session().client(service, region_name=get_settings().aws_region, config=_CONFIG)
 
@@ -50,5 +60,5 @@ def deliveries_dlq_url() -> str:
 
 def reset_clients() -> None:
     """Forget cached clients and URLs (tests that switch endpoints or settings call this)."""
-    for cached in (sqs, s3, secrets_manager, queue_url):
+    for cached in (sqs, s3, secrets_manager, queue_url, _cached_client):
         cached.cache_clear()
