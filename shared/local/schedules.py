@@ -3,8 +3,8 @@ into an SQS queue per rule, from which the scheduled handler is invoked with the
 
 from __future__ import annotations
 
-import asyncio
 import json
+import threading
 from dataclasses import dataclass
 
 from shared import aws, topology
@@ -33,19 +33,15 @@ def create_schedules(schedules: tuple[topology.Schedule, ...] = topology.SCHEDUL
     return created
 
 
-async def run_schedule(local: LocalSchedule, function: LocalLambda, stop: asyncio.Event) -> None:
-    """Invoke `function` with every event the rule fires, until `stop` is set."""
+def run_schedule(local: LocalSchedule, function: LocalLambda, stop: threading.Event) -> None:
+    """Invoke `function` with every event the rule fires, until `stop` is set (run it on a thread)."""
     while not stop.is_set():
-        received = await asyncio.to_thread(
-            aws.sqs().receive_message, QueueUrl=local.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=2
-        )
+        received = aws.sqs().receive_message(QueueUrl=local.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1)
         for message in received.get("Messages", []):
             event = json.loads(message["Body"])
             try:
-                result = await function.invoke(event)
+                result = function.invoke_sync(event)
                 logger.info("scheduled run", extra={"rule": local.schedule.name, "result": result})
             except Exception:
                 logger.exception("scheduled run failed", extra={"rule": local.schedule.name})
-            await asyncio.to_thread(
-                aws.sqs().delete_message, QueueUrl=local.queue_url, ReceiptHandle=message["ReceiptHandle"]
-            )
+            aws.sqs().delete_message(QueueUrl=local.queue_url, ReceiptHandle=message["ReceiptHandle"])
