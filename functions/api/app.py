@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from functions.api import problems
 from functions.api.middleware import BodyLimitMiddleware
-from functions.api.routers import admin, console, endpoints, messages, sessions, workspace
+from functions.api.routers import admin, console, deliveries, endpoints, messages, sessions, workspace
 from shared.settings import get_settings
 
 DESCRIPTION = """The wa-gateway tenant API: WhatsApp sessions, messages, webhook endpoints and deliveries.
@@ -30,18 +30,18 @@ def create_app() -> FastAPI:
         openapi_url="/openapi.json",
     )
     problems.install(app)
-    for router in (workspace.router, sessions.router, messages.router, endpoints.router, admin.router):
+    for router in (
+        workspace.router,
+        sessions.router,
+        messages.router,
+        endpoints.router,
+        deliveries.router,
+        admin.router,
+    ):
         app.include_router(router)
-    _include_deliveries(app)
     app.include_router(console.router)
     app.add_middleware(BodyLimitMiddleware, limit=get_settings().api_max_body_bytes)
     return app
-
-
-def _include_deliveries(app: FastAPI) -> None:
-    from functions.api.routers import deliveries
-
-    app.include_router(deliveries.router)
 
 
 app = create_app()

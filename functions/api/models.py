@@ -94,6 +94,11 @@ class SecretRotate(_In):
     )
 
 
+class RetrySince(_In):
+    since: datetime = Field(description="retry dead letters dead-lettered at or after this time")
+    limit: int = Field(default=1000, ge=1, le=1000)
+
+
 # Outputs ---------------------------------------------------------------------------------------
 class Page(BaseModel, Generic[T]):
     items: list[T]

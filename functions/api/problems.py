@@ -14,9 +14,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from functions.api import errors
+from shared.delivery.queue import EnqueueError
+from shared.delivery.replay import DeliveryNotFound, EndpointUnavailable, InvalidCursor
 from shared.delivery.urlsafety import UnsafeUrlError
 from shared.observability import logger
 
@@ -62,15 +66,18 @@ DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     errors.InvalidInput: ProblemType(422, "invalid-input", "Invalid input"),
     UnsafeUrlError: ProblemType(422, "unsafe-url", "Webhook URL refused"),
     errors.RateLimited: ProblemType(429, "rate-limited", "Too many requests"),
+    # The delivery store's domain errors (shared.delivery.replay)
+    InvalidCursor: ProblemType(400, "bad-request", "Bad request"),
+    DeliveryNotFound: ProblemType(404, "not-found", "Not found"),
+    EndpointUnavailable: ProblemType(409, "endpoint-unavailable", "Endpoint unavailable"),
+    EnqueueError: ProblemType(503, "queue-unavailable", "Delivery queue unavailable"),
+    # Infrastructure
+    RedisConnectionError: ProblemType(503, "store-unavailable", "Data store unavailable"),
+    RedisTimeoutError: ProblemType(503, "store-unavailable", "Data store unavailable"),
 }
 VALIDATION = ProblemType(422, "validation-failed", "Request validation failed")
 MALFORMED_BODY = ProblemType(400, "malformed-body", "Malformed request body")
 INTERNAL = ProblemType(500, "internal", "Internal server error")
-
-
-def register_domain_error(exc_type: type[Exception], problem: ProblemType) -> None:
-    """Let another area's domain error (e.g. the delivery store's) map to a problem, still here."""
-    DOMAIN_PROBLEMS[exc_type] = problem
 
 
 def problem_for(exc: Exception) -> ProblemType:
@@ -114,6 +121,10 @@ def problems_for_error(exc: Exception, path: str) -> JSONResponse:
         extensions["errors"] = [{"field": exc.field, "message": exc.detail}]
     if isinstance(exc, UnsafeUrlError):
         extensions["errors"] = [{"field": "url", "message": str(exc)}]
+    if kind.status >= 500 and kind is not INTERNAL:
+        logger.warning("backing service unavailable", path=path, error=type(exc).__name__)
+        headers["Retry-After"] = "5"
+        detail = f"{kind.title.lower()}; nothing changed, try again"
     if kind is INTERNAL:
         logger.exception("unhandled error", path=path)
         detail = None
@@ -159,11 +170,8 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     _document_problems(app)
-    app.add_exception_handler(errors.DomainError, _domain_handler)
-    app.add_exception_handler(UnsafeUrlError, _domain_handler)
     for exc_type in DOMAIN_PROBLEMS:
-        if not issubclass(exc_type, errors.DomainError | UnsafeUrlError):
-            app.add_exception_handler(exc_type, _domain_handler)
+        app.add_exception_handler(exc_type, _domain_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
     app.add_exception_handler(Exception, _domain_handler)
@@ -181,6 +189,7 @@ PROBLEM_DOCS: dict[int, dict[str, Any]] = {
     409: _doc("Conflicts with the current state"),
     413: _doc("Body too large"),
     422: _doc("Validation failed"),
+    503: _doc("A backing service is unavailable; nothing changed"),
     429: {
         **_doc("Send limit reached; retry after the given seconds"),
         "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},

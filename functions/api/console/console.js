@@ -282,8 +282,9 @@ async function loadDeadLetters() {
   for (const d of page.items) {
     const tr = document.createElement("tr");
     tr.dataset.deliveryId = d.delivery_id;
+    const error = d.last_status ? `${d.reason} (HTTP ${d.last_status})` : d.reason;
     tr.append(cell(d.delivery_id), cell(`${d.event_type} ${d.event_id}`), cell(d.endpoint_id), cell(d.attempts),
-      cell(d.last_error), cell(when(d.dead_lettered_at)));
+      cell(error), cell(when(d.dead_lettered_at)));
     const actions = document.createElement("td");
     actions.append(button("Retry", async () => {
       await api("POST", `/v1/deliveries/${encodeURIComponent(d.delivery_id)}/retry`);
@@ -298,7 +299,8 @@ async function retryAll() {
   const since = $("retry-since").value;
   if (!since) { showError("pick a time"); return; }
   const r = await api("POST", "/v1/deliveries/retry", { since: new Date(since).toISOString() });
-  $("retry-result").textContent = `${r.replayed} deliveries queued again`;
+  const skipped = Object.keys(r.skipped).length;
+  $("retry-result").textContent = `${r.replayed.length} queued again` + (skipped ? `, ${skipped} skipped (endpoint deleted or disabled)` : "") + (r.failed.length ? `, ${r.failed.length} failed` : "");
   await loadDeadLetters();
 }
 
