@@ -1,5 +1,6 @@
 # wa-gateway: `make run` runs the whole system locally, `make test` runs every check.
 SHELL := /bin/bash
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
