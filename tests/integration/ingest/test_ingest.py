@@ -248,3 +248,26 @@ async def test_ready_session_retires_older_sessions_of_the_phone_with_events(
     assert old is not None and old.status == "retired"
     statuses = {(d["event"]["session_id"], d["event"]["data"]["status"]) for d in drain(queues.deliveries_url)}
     assert statuses == {(tenant.session_id, "ready"), ("ses_old", "retired")}
+
+
+async def test_producer_keys_from_secrets_manager(
+    client: httpx.AsyncClient, env: pytest.MonkeyPatch, aws_endpoint: str
+) -> None:
+    # Given the producer keys live in a Secrets Manager secret (as in AWS)
+    from shared import aws
+    from tests.conftest import refresh_settings
+
+    secret = generate_secret()
+    name = f"wagw/test/producers-{secret[-8:]}"
+    aws.secrets_manager().create_secret(Name=name, SecretString=json.dumps({"workers": secret}))
+    env.setenv("WAGW_PRODUCER_KEYS_SECRET_NAME", name)
+    refresh_settings()
+    try:
+        # When a batch signed with that key arrives, and one signed with the local default
+        from_secret = await client.post("/v1/events", **signed([load_event("message_received")], secret=secret))
+        local_default = await client.post("/v1/events", **signed([load_event("message_received")]))
+        # Then only the secret's key is trusted
+        assert from_secret.status_code == 202
+        assert local_default.status_code == 401
+    finally:
+        aws.secrets_manager().delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
