@@ -112,7 +112,8 @@ async def begin_attempt(redis: Redis, message: DeliveryMessage, at_ms: int | Non
         keys=[keys.delivery_state(message.delivery_id), keys.endpoint(message.endpoint_id),
               keys.endpoint_breaker(message.endpoint_id)],
         args=[message.attempt, now_ms() if at_ms is None else at_ms, lease_ms(), token,
-              settings.attempt_log_ttl_seconds, message.workspace_id, message.endpoint_id, message.event_id],
+              settings.attempt_log_ttl_seconds, message.workspace_id, message.endpoint_id, message.event_id,
+              int(settings.breaker_cooldown_seconds * 1000)],
     )  # fmt: skip
     verdict, endpoint_json, breaker, wait = (str(v) for v in raw)
     return Begun(

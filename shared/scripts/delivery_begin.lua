@@ -1,7 +1,7 @@
 -- Begin one delivery attempt: collapse duplicate or stale queue messages, take a lease, read the endpoint
 -- and the endpoint's circuit breaker, in one step.
 -- KEYS[1] delivery state hash, KEYS[2] endpoint JSON, KEYS[3] endpoint breaker hash
--- ARGV: attempt, now_ms, lease_ms, token, state_ttl_s, workspace_id, endpoint_id, event_id
+-- ARGV: attempt, now_ms, lease_ms, token, state_ttl_s, workspace_id, endpoint_id, event_id, cooldown_ms
 -- Returns {verdict, endpoint_json, breaker, breaker_wait_ms}
 --   verdict: go | delivered (already delivered) | stale (an older or finished attempt) | busy (leased elsewhere)
 --   breaker: closed | open (wait breaker_wait_ms) | probe (this attempt is the one probe after the cool-down)
@@ -27,6 +27,9 @@ local open_until = tonumber(b[1] or '0')
 if open_until == 0 then return {'go', endpoint, 'closed', '0'} end
 if now < open_until then return {'go', endpoint, 'open', tostring(open_until - now)} end
 local probe_until = tonumber(b[3] or '0')
-if b[2] and probe_until > now then return {'go', endpoint, 'open', tostring(probe_until - now)} end
+if b[2] and probe_until > now then
+  -- a probe is in flight: look again after at most one more cool-down
+  return {'go', endpoint, 'open', tostring(math.min(probe_until - now, tonumber(ARGV[9])))}
+end
 redis.call('HSET', KEYS[3], 'probe_token', ARGV[4], 'probe_until', now + lease_ms)
 return {'go', endpoint, 'probe', '0'}
