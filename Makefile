@@ -53,8 +53,10 @@ lint: deps
 typecheck: deps
 	$(BIN)/mypy shared functions session_workers infra bench
 
+# The end-to-end tests start the whole system (its settings in this process's environment): own process.
 pytest: deps
-	$(BIN)/python -m pytest -p no:cacheprovider -q
+	$(BIN)/python -m pytest -p no:cacheprovider -q tests/unit tests/integration tests/infra
+	$(BIN)/python -m pytest -p no:cacheprovider -q tests/e2e
 
 test: deps lint typecheck pytest
 

@@ -25,6 +25,8 @@ class ReceivedEvent:
     webhook_id: str
     body: dict[str, Any]
     received_at: float
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes = b""
 
 
 @dataclass
@@ -32,6 +34,7 @@ class ReceiverState:
     secrets: dict[str, str]
     events: list[ReceivedEvent] = field(default_factory=list)
     rejected: int = 0
+    refused: int = 0
     fail_with: int | None = None
     on_event: Callable[[ReceivedEvent], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -52,13 +55,16 @@ def create_receiver_app(state: ReceiverState) -> FastAPI:
     async def receive(path: str, request: Request) -> Response:
         body = await request.body()
         if state.fail_with is not None:
+            state.refused += 1
             return Response(status_code=state.fail_with)
         try:
             verify(state.secrets, request.headers, body)
         except SignatureError as exc:
             state.rejected += 1
             return Response(f"bad signature: {exc}", status_code=400)
-        event = ReceivedEvent(request.headers["webhook-id"], json.loads(body), time.time())
+        event = ReceivedEvent(
+            request.headers["webhook-id"], json.loads(body), time.time(), headers=dict(request.headers), raw=body
+        )
         with state.lock:
             state.events.append(event)
         if state.on_event:
