@@ -159,6 +159,26 @@ def outbox(worker_id: str) -> str:
     return f"{PREFIX}:outbox:{worker_id}"
 
 
+def session_sent(session_id: str, client_message_id: str) -> str:
+    """Set atomically with the `message.sent` outbox entry: the send_text command is done (session workers)."""
+    return f"{PREFIX}:session:{session_id}:sent:{client_message_id}"
+
+
+def session_sending(session_id: str, client_message_id: str) -> str:
+    """Set before a send is handed to WhatsApp: a new owner checks WhatsApp before sending again."""
+    return f"{PREFIX}:session:{session_id}:sending:{client_message_id}"
+
+
+def outbox_dead(worker_id: str) -> str:
+    """Outbox entries ingest refused one by one (4xx): kept for an operator, never retried blindly."""
+    return f"{PREFIX}:outbox:{worker_id}:dead"
+
+
+def outbox_drain_lock(worker_id: str) -> str:
+    """Held by the worker draining a dead worker's outbox."""
+    return f"{PREFIX}:outbox:{worker_id}:drainlock"
+
+
 # Cleanup ---------------------------------------------------------------------------------------
 def cleanup_lock() -> str:
     return f"{PREFIX}:cleanup:lock"

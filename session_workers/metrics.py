@@ -1,0 +1,95 @@
+"""Worker metrics: sessions by status, browser memory as PSS, restarts, outbox depth."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BROWSER_NAMES = ("chrom", "headless_shell", "headless-shell")
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def descendants(root: int) -> list[int]:
+    children = _children_map()
+    found: list[int] = []
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        for child in children.get(pid, []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size of one process (shared pages split among their users), from smaps_rollup."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return 0
+    return 0
+
+
+def browser_pids(root: int | None = None) -> list[int]:
+    """Every Chromium process under `root` (default: this process), found through the process tree."""
+    return [pid for pid in descendants(root or os.getpid()) if any(n in process_name(pid) for n in BROWSER_NAMES)]
+
+
+def browser_pss_bytes(root: int | None = None) -> int:
+    return sum(pss_kib(pid) for pid in browser_pids(root)) * 1024
+
+
+@dataclass
+class WorkerMetrics:
+    restarts: int = 0
+    commands: int = 0
+    messages_sent: int = 0
+    auth_saves: int = 0
+    claims: int = 0
+    lost_leases: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+
+    def prometheus(self, *, worker_id: str, outbox_depth: int, pss_bytes: int, capacity: int) -> str:
+        labels = f'worker="{worker_id}"'
+        lines = [
+            "# TYPE wagw_worker_sessions gauge",
+            *[f'wagw_worker_sessions{{{labels},status="{s}"}} {n}' for s, n in sorted(self.statuses.items())],
+            "# TYPE wagw_worker_capacity gauge",
+            f"wagw_worker_capacity{{{labels}}} {capacity}",
+            "# TYPE wagw_worker_browser_pss_bytes gauge",
+            f"wagw_worker_browser_pss_bytes{{{labels}}} {pss_bytes}",
+            "# TYPE wagw_worker_outbox_depth gauge",
+            f"wagw_worker_outbox_depth{{{labels}}} {outbox_depth}",
+            "# TYPE wagw_worker_restarts_total counter",
+            f"wagw_worker_restarts_total{{{labels}}} {self.restarts}",
+            "# TYPE wagw_worker_commands_total counter",
+            f"wagw_worker_commands_total{{{labels}}} {self.commands}",
+            "# TYPE wagw_worker_lost_leases_total counter",
+            f"wagw_worker_lost_leases_total{{{labels}}} {self.lost_leases}",
+        ]
+        return "\n".join(lines) + "\n"

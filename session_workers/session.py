@@ -1,0 +1,567 @@
+"""One WhatsApp session driven by this worker: page events -> outbox events, commands -> WPP calls.
+
+Everything a session writes goes through the fence (`Ownership.emit`, `AuthStore.save/delete`); the first refused
+write means another worker owns the session now, and this one stops driving it at once (`abort`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import ResponseError
+
+from session_workers.auth import digest
+from session_workers.browser import SessionBrowser
+from session_workers.driver import WhatsAppDriver, wa_message_id
+from session_workers.ownership import FencedOff, Lease
+from shared import redis_keys as keys
+from shared.commands import (
+    COMMANDS_GROUP,
+    Command,
+    LogoutCommand,
+    RequestPairingCodeCommand,
+    RestartCommand,
+    SendTextCommand,
+    StopCommand,
+    parse_command,
+)
+from shared.events import (
+    Ack,
+    Event,
+    MessageAckData,
+    MessageAckEvent,
+    MessageFailedData,
+    MessageFailedEvent,
+    MessageReceivedData,
+    MessageReceivedEvent,
+    MessageSentData,
+    MessageSentEvent,
+    SessionPairingCodeData,
+    SessionPairingCodeEvent,
+    SessionQrData,
+    SessionQrEvent,
+    SessionStatus,
+    SessionStatusData,
+    SessionStatusEvent,
+    event_to_json,
+)
+from shared.observability import logger
+
+if TYPE_CHECKING:
+    from session_workers.worker import Worker
+
+BLOCKED_MODES = {"PROXYBLOCK", "TOS_BLOCK", "SMB_TOS_BLOCK", "DEPRECATED_VERSION"}
+STALE_PENDING_CHECK_SECONDS = 5.0
+
+
+class SessionBase:
+    """What the worker needs of a session; the browser-driving one is `BrowserSession` (tests add fakes)."""
+
+    def __init__(self, worker: Worker, lease: Lease, workspace_id: str) -> None:
+        self.worker = worker
+        self.lease = lease
+        self.id = lease.session_id
+        self.workspace_id = workspace_id
+        self.status: SessionStatus | None = None
+        self.stopping = False
+        self.restarts = 0
+        self._stop_task: asyncio.Task[None] | None = None
+        self.start_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    def abort(self, reason: str) -> None:
+        """Stop driving now, without writing anything (the lease is lost or may lapse)."""
+        raise NotImplementedError
+
+    async def shutdown(
+        self,
+        *,
+        save: bool,
+        requeue: bool,
+        status: SessionStatus | None = None,
+        reason: str | None = None,
+        delete_auth: bool = False,
+    ) -> None:
+        raise NotImplementedError
+
+    async def backup(self) -> bool:
+        return False
+
+    def browser_lost(self) -> None:
+        """The shared browser died (context strategy): reopen from the saved auth."""
+
+    def request_shutdown(self, **kwargs: Any) -> None:
+        if self._stop_task is None:
+            self._stop_task = self.worker.spawn(self.shutdown(**kwargs))
+
+
+class BrowserSession(SessionBase):
+    def __init__(self, worker: Worker, lease: Lease, workspace_id: str) -> None:
+        super().__init__(worker, lease, workspace_id)
+        self.settings = worker.settings
+        self.browser: SessionBrowser | None = None
+        self.driver: WhatsAppDriver | None = None
+        self.ready = asyncio.Event()
+        self.inbox: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.qr_count = 0
+        self.crashes: deque[float] = deque()
+        self.saved_sha: str | None = None
+        self.logout_reason: str | None = None
+        self.logging_out = False
+        self.phone: str | None = None
+        self._reopen_lock = asyncio.Lock()
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, FencedOff):
+            self.abort("fenced_off")
+        elif exc is not None:
+            logger.exception("session task failed", exc_info=exc, extra={"session_id": self.id})
+            if not self.stopping:
+                self.request_shutdown(save=False, requeue=False, status=SessionStatus.FAILED, reason="internal_error")
+
+    async def start(self) -> None:
+        self._spawn(self._event_loop())
+        await self.set_status(SessionStatus.STARTING)
+        archive = await self.worker.auth.load(self.id)
+        raw = None
+        if archive is not None:
+            if archive.strategy == self.worker.host.strategy:
+                raw, self.saved_sha = archive.raw, archive.sha256
+            else:
+                logger.warning(
+                    "auth archive from another strategy; a new login is needed",
+                    extra={"session_id": self.id, "archive": archive.strategy},
+                )
+        await self._open(raw)
+        self._spawn(self._command_loop())
+
+    async def _open(self, raw: bytes | None) -> None:
+        self.browser = await self.worker.host.open(self.id, raw, on_gone=self._browser_gone)
+        if self.stopping:
+            await self.browser.close()
+            return
+        self.driver = WhatsAppDriver(self.settings, self._page_event, self._renderer_crash)
+        await self.driver.attach(self.browser.context)
+        await self.driver.open_page(self.browser.context)
+        self.browser.page = self.driver.page
+
+    async def _close_browser(self) -> None:
+        browser, self.browser = self.browser, None
+        if browser is not None:
+            await browser.close()
+
+    def _cancel_tasks(self) -> None:
+        current = asyncio.current_task()
+        if self.start_task is not None and self.start_task is not current:
+            self.start_task.cancel()
+        for task in list(self.tasks):
+            if task is not current:
+                task.cancel()
+
+    def abort(self, reason: str) -> None:
+        if self.stopping and self._stop_task is not None and reason != "fenced_off":
+            return
+        logger.warning("stopped driving a session", extra={"session_id": self.id, "reason": reason})
+        self.stopping = True
+        self.ready.clear()
+        self._cancel_tasks()
+        self.worker.forget(self)
+        self.worker.spawn(self._close_browser())
+
+    async def shutdown(
+        self,
+        *,
+        save: bool,
+        requeue: bool,
+        status: SessionStatus | None = None,
+        reason: str | None = None,
+        delete_auth: bool = False,
+    ) -> None:
+        self.stopping = True
+        self._cancel_tasks()
+        try:
+            if save and self.browser is not None and self.ready.is_set():
+                await self.backup(force=False)
+            if delete_auth:
+                await self.worker.auth.delete(self.lease)
+            if status is not None:
+                await self.set_status(status, reason, force=True)
+        except FencedOff:
+            self.abort("fenced_off")
+            return
+        except Exception:
+            logger.exception("session shutdown step failed", extra={"session_id": self.id})
+        self.ready.clear()
+        await self._close_browser()
+        try:
+            await self.worker.ownership.release(self.lease, requeue=requeue)
+        except Exception:
+            logger.exception("lease release failed (it will lapse)", extra={"session_id": self.id})
+        self.worker.forget(self)
+
+    async def backup(self, force: bool = False) -> bool:
+        """Save the auth archive if it changed since the last save (fenced). True when saved."""
+        if self.browser is None or not self.ready.is_set():
+            return False
+        raw = await self.browser.snapshot()
+        sha = digest(raw)
+        if sha == self.saved_sha and not force:
+            return False
+        stored = await self.worker.auth.save(self.lease, self.worker.host.strategy, raw)
+        self.saved_sha = sha
+        self.worker.metrics.auth_saves += 1
+        logger.debug("auth saved", extra={"session_id": self.id, "bytes": stored})
+        return True
+
+    # --- crashes -----------------------------------------------------------------------------------------
+    def _renderer_crash(self) -> None:
+        self.inbox.put_nowait(("_crash", {"what": "renderer"}))
+
+    def _browser_gone(self) -> None:
+        self.inbox.put_nowait(("_crash", {"what": "browser"}))
+
+    def browser_lost(self) -> None:
+        self.inbox.put_nowait(("_crash", {"what": "shared_browser"}))
+
+    async def _on_crash(self, what: str) -> None:
+        if self.stopping:
+            return
+        now = time.monotonic()
+        self.crashes.append(now)
+        while self.crashes and now - self.crashes[0] > self.settings.crash_loop_window_seconds:
+            self.crashes.popleft()
+        self.restarts += 1
+        self.worker.metrics.restarts += 1
+        self.ready.clear()
+        if len(self.crashes) >= self.settings.crash_loop_limit:
+            logger.error("session keeps crashing; marked failed", extra={"session_id": self.id, "what": what})
+            self.request_shutdown(save=False, requeue=False, status=SessionStatus.FAILED, reason=f"crash_loop:{what}")
+            return
+        logger.warning("session crashed; reopening", extra={"session_id": self.id, "what": what})
+        await self.set_status(SessionStatus.STARTING, f"{what}_crash")
+        async with self._reopen_lock:
+            if what == "renderer" and self.browser is not None and self.driver is not None:
+                await self.driver.reopen_page(self.browser.context)
+                self.browser.page = self.driver.page
+                return
+            if what == "shared_browser":
+                await self.worker.browser_relaunched.wait()
+            old, self.browser = self.browser, None
+            if old is not None:
+                old.closing = True
+                with contextlib.suppress(Exception):
+                    await old.close()
+            archive = await self.worker.auth.load(self.id)
+            usable = archive is not None and archive.strategy == self.worker.host.strategy
+            await self._open(archive.raw if archive is not None and usable else None)
+
+    # --- page events -------------------------------------------------------------------------------------
+    def _page_event(self, event_type: str, data: dict[str, Any]) -> None:
+        self.inbox.put_nowait((event_type, data))
+
+    async def _event_loop(self) -> None:
+        while True:
+            event_type, data = await self.inbox.get()
+            try:
+                await self._handle(event_type, data)
+            except FencedOff:
+                raise
+            except Exception:
+                logger.exception("page event handling failed", extra={"session_id": self.id, "event": event_type})
+
+    async def _handle(self, event_type: str, data: dict[str, Any]) -> None:
+        if event_type == "_crash":
+            await self._on_crash(str(data.get("what")))
+        elif event_type == "attached":
+            if data.get("mainReady"):
+                await self._on_ready(data.get("phone"))
+            elif data.get("qr"):
+                await self._on_qr(str(data["qr"]))
+        elif event_type == "qr":
+            await self._on_qr(str(data.get("code") or ""))
+        elif event_type == "qr_idle":
+            self.request_shutdown(save=False, requeue=False, status=SessionStatus.FAILED, reason="qr_timeout")
+        elif event_type == "link_code":
+            await self.emit(SessionPairingCodeEvent(**self._env(), data=SessionPairingCodeData(code=data["code"])))
+        elif event_type == "authenticated":
+            await self.set_status(SessionStatus.AUTHENTICATED)
+        elif event_type == "ready":
+            await self._on_ready(data.get("phone"))
+        elif event_type == "mode":
+            await self._on_mode(str(data.get("mode")))
+        elif event_type == "logout_reason":
+            self.logout_reason = str(data.get("reason") or "") or None
+        elif event_type == "logout":
+            await self._on_logout()
+        elif event_type == "message":
+            await self._on_message(data)
+        elif event_type == "ack":
+            for message_id in data.get("ids") or []:
+                await self.emit(
+                    MessageAckEvent(
+                        **self._env(),
+                        data=MessageAckData(message_id=str(message_id), chat_id=data.get("chat"), ack=Ack(data["ack"])),
+                    )
+                )
+
+    async def _on_qr(self, code: str) -> None:
+        if not code or self.stopping:
+            return
+        self.ready.clear()
+        self.qr_count += 1
+        if self.qr_count > self.settings.qr_refresh_limit:
+            self.request_shutdown(save=False, requeue=False, status=SessionStatus.FAILED, reason="qr_timeout")
+            return
+        self.status = SessionStatus.QR
+        expires = datetime.now(UTC) + timedelta(seconds=self.settings.qr_ttl_seconds)
+        await self.emit(
+            SessionQrEvent(**self._env(), data=SessionQrData(qr=code, expires_at=expires, attempt=self.qr_count))
+        )
+
+    async def _on_ready(self, phone: Any) -> None:
+        self.qr_count = 0
+        if phone:
+            self.phone = str(phone).split("@")[0].split(":")[0]
+        first = not self.ready.is_set()
+        self.ready.set()
+        await self.set_status(SessionStatus.READY)
+        if first:
+            await self.backup()
+
+    async def _on_mode(self, mode: str) -> None:
+        if mode == "OFFLINE":
+            self.ready.clear()
+            await self.set_status(SessionStatus.DISCONNECTED, "offline")
+        elif mode == "CONFLICT":
+            self.ready.clear()
+            await self.set_status(SessionStatus.CONFLICT, "opened_elsewhere")
+        elif mode in BLOCKED_MODES:
+            self.ready.clear()
+            await self.set_status(SessionStatus.DISCONNECTED, mode.lower())
+        elif mode == "MAIN" and self.status in (SessionStatus.DISCONNECTED, SessionStatus.CONFLICT):
+            self.ready.set()
+            await self.set_status(SessionStatus.READY, "reconnected")
+
+    async def _on_logout(self) -> None:
+        if self.stopping:
+            return
+        reason = "logout_command" if self.logging_out else (self.logout_reason or "logged_out_from_phone")
+        self.request_shutdown(
+            save=False, requeue=False, status=SessionStatus.LOGGED_OUT, reason=reason, delete_auth=True
+        )
+
+    async def _on_message(self, data: dict[str, Any]) -> None:
+        stamp = data.get("t")
+        await self.emit(
+            MessageReceivedEvent(
+                **self._env(),
+                data=MessageReceivedData(
+                    message_id=str(data["id"]),
+                    chat_id=str(data.get("chat") or data.get("from")),
+                    sender=str(data.get("from") or data.get("chat")),
+                    body=str(data.get("body") or ""),
+                    kind=str(data.get("type") or "chat"),
+                    timestamp=datetime.fromtimestamp(int(stamp), UTC) if stamp else None,
+                ),
+            )
+        )
+
+    # --- emitting ----------------------------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        return {"workspace_id": self.workspace_id, "session_id": self.id}
+
+    async def emit(self, event: Event, **kwargs: Any) -> bool:
+        result = await self.worker.ownership.emit(self.lease, event_to_json(event), **kwargs)
+        self.worker.outbox_wake.set()
+        return result
+
+    async def set_status(self, status: SessionStatus, reason: str | None = None, *, force: bool = False) -> None:
+        if status == self.status and not force and status is not SessionStatus.STARTING:
+            return
+        self.status = status
+        phone = self.phone if status is SessionStatus.READY else None
+        await self.emit(
+            SessionStatusEvent(**self._env(), data=SessionStatusData(status=status, reason=reason, phone=phone))
+        )
+
+    # --- commands ----------------------------------------------------------------------------------------
+    async def _command_loop(self) -> None:
+        redis = self.worker.redis
+        stream = keys.session_commands(self.id)
+        try:
+            await redis.xgroup_create(stream, COMMANDS_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        await self._take_over_pending(stream, only_others=False)
+        checked = time.monotonic()
+        while not self.stopping:
+            response: Any = await redis.xreadgroup(
+                COMMANDS_GROUP, self.worker.worker_id, {stream: ">"}, count=10, block=1000
+            )
+            for _stream, entries in response or []:
+                for entry_id, fields in entries:
+                    await self._run_command(entry_id, fields)
+            if time.monotonic() - checked > STALE_PENDING_CHECK_SECONDS:
+                checked = time.monotonic()
+                await self._take_over_pending(stream, only_others=True)
+
+    async def _take_over_pending(self, stream: str, *, only_others: bool) -> None:
+        """Continue commands a previous owner read but did not finish (they stay pending in the group)."""
+        redis = self.worker.redis
+        me = self.worker.worker_id
+        if only_others:
+            pending: Any = await redis.xpending_range(stream, COMMANDS_GROUP, min="-", max="+", count=50)
+            ids = [p["message_id"] for p in pending if p["consumer"] != me]
+            if not ids:
+                return
+            claimed: Any = await redis.xclaim(stream, COMMANDS_GROUP, me, min_idle_time=0, message_ids=ids)
+            for entry_id, fields in sorted(claimed, key=lambda e: tuple(int(x) for x in e[0].split("-"))):
+                if fields:
+                    await self._run_command(entry_id, fields)
+            return
+        start = "0-0"
+        while True:
+            result: Any = await redis.xautoclaim(stream, COMMANDS_GROUP, me, min_idle_time=0, start_id=start, count=50)
+            start, entries = result[0], result[1]
+            for entry_id, fields in entries:
+                if fields:
+                    await self._run_command(entry_id, fields)
+            if start in ("0-0", b"0-0"):
+                return
+
+    async def _ack(self, entry_id: str, event: Event | None = None, **kwargs: Any) -> bool:
+        if event is None:
+            return await self.worker.ownership.emit(self.lease, None, ack_command=entry_id, **kwargs)
+        return await self.emit(event, ack_command=entry_id, **kwargs)
+
+    async def _run_command(self, entry_id: str, fields: dict[str, str]) -> None:
+        try:
+            command: Command = parse_command(fields)
+        except Exception:
+            logger.error("unreadable command acknowledged and skipped", extra={"session_id": self.id})
+            await self._ack(entry_id)
+            return
+        self.worker.metrics.commands += 1
+        if isinstance(command, SendTextCommand):
+            await self._send_text(entry_id, command)
+        elif isinstance(command, LogoutCommand):
+            await self._ack(entry_id)
+            self.logging_out = True
+            if self.driver is not None and self.ready.is_set():
+                with contextlib.suppress(Exception):
+                    await self.driver.logout()
+            self.request_shutdown(
+                save=False, requeue=False, status=SessionStatus.LOGGED_OUT, reason="logout_command", delete_auth=True
+            )
+        elif isinstance(command, RestartCommand):
+            await self._ack(entry_id)
+            await self._restart()
+        elif isinstance(command, StopCommand):
+            await self._ack(entry_id)
+            deleted = not await self.worker.redis.exists(keys.session(self.id)) or await self.worker.redis.hexists(
+                keys.session(self.id), "deleted_at_ms"
+            )
+            self.request_shutdown(
+                save=not deleted,
+                requeue=False,
+                status=SessionStatus.STOPPED,
+                reason=command.reason or None,
+                delete_auth=bool(deleted),
+            )
+        elif isinstance(command, RequestPairingCodeCommand):
+            if self.driver is None:
+                await self._ack(entry_id)
+                return
+            try:
+                code = await self.driver.request_pairing_code(command.phone)
+            except Exception as exc:
+                logger.warning("pairing code request failed", extra={"session_id": self.id, "error": repr(exc)})
+                await self._ack(entry_id)
+                return
+            self.status = SessionStatus.PAIRING
+            await self._ack(entry_id, SessionPairingCodeEvent(**self._env(), data=SessionPairingCodeData(code=code)))
+
+    async def _restart(self) -> None:
+        async with self._reopen_lock:
+            if self.ready.is_set():
+                await self.backup()
+            self.ready.clear()
+            self.restarts += 1
+            self.worker.metrics.restarts += 1
+            await self.set_status(SessionStatus.STARTING, "restart")
+            old, self.browser = self.browser, None
+            if old is not None:
+                await old.close()
+            archive = await self.worker.auth.load(self.id)
+            usable = archive is not None and archive.strategy == self.worker.host.strategy
+            self.qr_count = 0
+            await self._open(archive.raw if archive is not None and usable else None)
+
+    async def _send_text(self, entry_id: str, command: SendTextCommand) -> None:
+        """Send once: done-marker + `message.sent` + XACK in one fenced step; a 'sending' marker set before the
+        send tells a later owner to ask WhatsApp whether the message already went out before sending again."""
+        redis = self.worker.redis
+        sent_key = keys.session_sent(self.id, command.client_message_id)
+        if await redis.exists(sent_key):
+            await self._ack(entry_id)
+            return
+        try:
+            await asyncio.wait_for(self.ready.wait(), self.settings.send_ready_timeout_seconds)
+        except TimeoutError:
+            await self._fail_send(entry_id, command, sent_key, "session_not_ready")
+            return
+        assert self.driver is not None
+        wa_id = wa_message_id(self.id, command.client_message_id, command.to)
+        first_attempt = await self.worker.ownership.emit(
+            self.lease, None, marker_key=keys.session_sending(self.id, command.client_message_id), marker_value=wa_id
+        )
+        result: tuple[str, int] | None = None
+        if not first_attempt and await self.driver.message_exists(wa_id):
+            result = (wa_id, int(Ack.SENT))
+        if result is None:
+            try:
+                result = await self.driver.send_text(command.to, command.text, wa_id)
+            except Exception as exc:
+                if self.stopping or not self.ready.is_set():
+                    raise  # the page went away mid-send: the command stays pending for whoever drives next
+                await self._fail_send(entry_id, command, sent_key, f"send_failed: {str(exc)[:200]}")
+                return
+        message_id, ack = result
+        event = MessageSentEvent(
+            **self._env(),
+            data=MessageSentData(
+                message_id=message_id,
+                client_message_id=command.client_message_id,
+                to=command.to,
+                ack=Ack(ack) if ack in Ack._value2member_map_ else Ack.SENT,
+            ),
+        )
+        await self._ack(entry_id, event, marker_key=sent_key, marker_value=message_id)
+        self.worker.metrics.messages_sent += 1
+
+    async def _fail_send(self, entry_id: str, command: SendTextCommand, sent_key: str, reason: str) -> None:
+        event = MessageFailedEvent(
+            **self._env(),
+            data=MessageFailedData(client_message_id=command.client_message_id, to=command.to, reason=reason),
+        )
+        await self._ack(entry_id, event, marker_key=sent_key, marker_value="failed")

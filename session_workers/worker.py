@@ -1,0 +1,472 @@
+"""The session worker: claims sessions up to capacity, keeps their leases, drives them, posts their events.
+
+Loops: heartbeat (register + renew every lease in one round trip), watchdog (stop driving a session before its
+lease could lapse), claim (least-loaded first, toward a fair share of live workers), orphans (requeue sessions of
+workers that stopped heartbeating, drain their outboxes), outbox (post our events), auth backup, metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import secrets
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from session_workers.auth import AuthStore
+from session_workers.browser import BrowserHost, make_host
+from session_workers.health import HealthServer
+from session_workers.metrics import WorkerMetrics, browser_pss_bytes
+from session_workers.outbox import OutboxPoster, poster_for
+from session_workers.ownership import FencedOff, Lease, Ownership
+from session_workers.session import BrowserSession, SessionBase
+from shared import redis_keys as keys
+from shared.observability import logger
+from shared.scripts import script
+from shared.settings import Settings, get_settings
+from shared.store.records import now_ms
+
+SessionFactory = Callable[["Worker", Lease, str], SessionBase]
+START_CONCURRENCY = 4
+ORPHAN_DRAIN_LOCK_MS = 30_000
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{secrets.token_hex(4)}"
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        host: BrowserHost | None = None,
+        session_factory: SessionFactory | None = None,
+        health_port: int | None = -1,
+        ingest_url: str | None = None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.worker_id = self.settings.worker_id or default_worker_id()
+        self.capacity = self.settings.worker_capacity
+        self.session_factory: SessionFactory = session_factory or BrowserSession
+        self._host = host
+        self._own_host = host is None and session_factory is None
+        self.health_port = self.settings.health_port if health_port == -1 else health_port
+        self.ingest_url = ingest_url
+        self.sessions: dict[str, SessionBase] = {}
+        self.metrics = WorkerMetrics()
+        self.outbox_wake = asyncio.Event()
+        self.stop_requested = asyncio.Event()
+        self.browser_relaunched = asyncio.Event()
+        self.browser_relaunched.set()
+        self.draining = False
+        self.started = False
+        self.heartbeat_ok_at = 0.0
+        self._loops: list[asyncio.Task[Any]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self._orphans_draining: set[str] = set()
+        self._start_slots = asyncio.Semaphore(START_CONCURRENCY)
+        self.health: HealthServer | None = None
+        self.hb_s = self.settings.heartbeat_interval_ms / 1000
+        self.ttl_s = self.settings.lease_ttl_ms / 1000
+
+    # --- plumbing ----------------------------------------------------------------------------------------
+    @property
+    def host(self) -> BrowserHost:
+        if self._host is None:
+            raise RuntimeError("this worker has no browser host")
+        return self._host
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+        return task
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("background task failed", exc_info=task.exception())
+
+    def forget(self, session: SessionBase) -> None:
+        if self.sessions.get(session.id) is session:
+            del self.sessions[session.id]
+
+    def status_counts(self) -> Counter[str]:
+        return Counter(str(s.status.value) if s.status else "claimed" for s in self.sessions.values())
+
+    # --- start / stop ------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        url = self.settings.redis_url
+        self.redis = Redis.from_url(url, decode_responses=True)
+        self.raw_redis = Redis.from_url(url, decode_responses=False)
+        self.ownership = Ownership(self.redis, self.worker_id, self.settings.lease_ttl_ms)
+        self.auth = AuthStore(self.raw_redis, self.worker_id)
+        self.http = httpx.AsyncClient(timeout=15)
+        self.poster: OutboxPoster = poster_for(
+            self.redis,
+            self.worker_id,
+            self.http,
+            self.ingest_url,
+            self.settings.outbox_batch_size,
+            self.settings.outbox_backoff_max_seconds,
+        )
+        if self._host is None and self._own_host:
+            self._host = make_host(self.settings)
+        if self._host is not None:
+            self._host.on_browser_lost = self._on_browser_lost
+            await self._host.start()
+        await self._heartbeat_once()
+        if self.health_port is not None:
+            self.health = HealthServer(
+                {"/healthz": self._healthz, "/readyz": self._readyz, "/metrics": self._metrics_text},
+                port=self.health_port,
+            )
+            await self.health.start()
+        self._loops = [
+            asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
+            asyncio.create_task(self._watchdog_loop(), name="watchdog"),
+            asyncio.create_task(self._claim_loop(), name="claim"),
+            asyncio.create_task(self.poster.run(self.outbox_wake), name="outbox"),
+            asyncio.create_task(self._backup_loop(), name="backup"),
+            asyncio.create_task(self._metrics_loop(), name="metrics"),
+        ]
+        self.started = True
+        logger.info(
+            "session worker started",
+            extra={"worker_id": self.worker_id, "capacity": self.capacity, "strategy": self.settings.auth_strategy},
+        )
+
+    def request_stop(self) -> None:
+        self.stop_requested.set()
+
+    async def run(self) -> None:
+        await self.start()
+        try:
+            await self.stop_requested.wait()
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        """Graceful (SIGTERM): stop claiming, save every session, release leases to the pool, flush, exit."""
+        if not self.started:
+            return
+        self.started = False
+        self.draining = True
+        deadline = time.monotonic() + self.settings.stop_timeout_seconds
+        for task in self._loops:
+            if task.get_name() in ("claim", "backup", "metrics"):
+                task.cancel()
+        sessions = list(self.sessions.values())
+        if sessions:
+            budget = max(1.0, deadline - time.monotonic() - 5)
+            _done, pending = await asyncio.wait(
+                [asyncio.ensure_future(s.shutdown(save=True, requeue=True)) for s in sessions if s._stop_task is None]
+                or [asyncio.ensure_future(asyncio.sleep(0))],
+                timeout=budget,
+            )
+            for task in pending:
+                task.cancel()
+        for task in self._loops:
+            if task.get_name() == "outbox":
+                task.cancel()
+        drained = False
+        with contextlib.suppress(RedisError, OSError):
+            drained = await self.poster.drain_all(deadline - 1)
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError):
+            if drained and not self.sessions:
+                await script(self.redis, "worker_deregister")(
+                    keys=[
+                        keys.workers(),
+                        keys.outbox(self.worker_id),
+                        keys.worker_sessions(self.worker_id),
+                        keys.worker_info(self.worker_id),
+                    ],
+                    args=[self.worker_id, now_ms() + 10**9],
+                )
+        await self._close_resources()
+        logger.info("session worker stopped", extra={"worker_id": self.worker_id, "outbox_drained": drained})
+
+    def kill(self) -> None:
+        """Stop at once without releasing or saving anything (tests use it to stand in for SIGKILL)."""
+        self.started = False
+        self.draining = True
+        for task in self._loops:
+            task.cancel()
+        for session in list(self.sessions.values()):
+            session.abort("killed")
+        for task in list(self._background):
+            task.cancel()
+
+    async def close_after_kill(self) -> None:
+        await asyncio.gather(*self._loops, *self._background, return_exceptions=True)
+        await self._close_resources()
+
+    async def _close_resources(self) -> None:
+        if self.health is not None:
+            await self.health.stop()
+        if self._host is not None and self._own_host:
+            with contextlib.suppress(Exception):
+                await self._host.close()
+        await self.http.aclose()
+        await self.redis.aclose()
+        await self.raw_redis.aclose()
+
+    # --- heartbeat and watchdog --------------------------------------------------------------------------
+    async def _heartbeat_once(self) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(keys.workers(), {self.worker_id: now_ms()})
+            pipe.hset(
+                keys.worker_info(self.worker_id),
+                mapping={
+                    "sessions": len(self.sessions),
+                    "capacity": self.capacity,
+                    "host": socket.gethostname(),
+                    "strategy": self.settings.auth_strategy,
+                    "draining": int(self.draining),
+                },
+            )
+            await pipe.execute()
+        sessions = list(self.sessions.values())
+        results = await self.ownership.renew([s.lease for s in sessions])
+        for session, renewed in zip(sessions, results, strict=True):
+            if not renewed and not session.stopping:
+                self.metrics.lost_leases += 1
+                session.abort("lease_lost")
+        self.heartbeat_ok_at = time.monotonic()
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.hb_s)
+            try:
+                await self._heartbeat_once()
+            except (RedisError, OSError) as exc:
+                logger.warning("heartbeat failed", extra={"error": repr(exc)})
+
+    async def _watchdog_loop(self) -> None:
+        margin = self.settings.lease_safety_margin_ms / 1000
+        while True:
+            await asyncio.sleep(min(0.25, self.hb_s / 4))
+            now = time.monotonic()
+            for session in list(self.sessions.values()):
+                if session.lease.expired(margin, now):
+                    self.metrics.lost_leases += 1
+                    session.abort("lease_expiring")
+
+    # --- claiming ----------------------------------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        interval = self.settings.claim_interval_ms / 1000
+        while not self.draining:
+            try:
+                await self._requeue_orphans()
+                await self.claim_round()
+            except (RedisError, OSError) as exc:
+                logger.warning("claim round failed", extra={"error": repr(exc)})
+            await asyncio.sleep(interval * random.uniform(0.7, 1.3))
+
+    async def _live_loads(self) -> dict[str, int]:
+        alive_since = now_ms() - int(2 * self.settings.heartbeat_interval_ms + 500)
+        members: Any = await self.redis.zrangebyscore(keys.workers(), alive_since, "+inf")
+        ids = [str(w) for w in members if w != self.worker_id]
+        loads = {self.worker_id: len(self.sessions)}
+        if ids:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for worker_id in ids:
+                    pipe.hmget(keys.worker_info(worker_id), "sessions", "draining")
+                rows = await pipe.execute()
+            for worker_id, (sessions, draining) in zip(ids, rows, strict=True):
+                if draining != "1":
+                    loads[worker_id] = int(sessions or 0)
+        return loads
+
+    async def claim_round(self) -> int:
+        """Claim unowned sessions toward this worker's fair share; the least-loaded worker always takes one."""
+        if self.draining:
+            return 0
+        free = self.capacity - len(self.sessions)
+        if free <= 0:
+            return 0
+        unowned = int(await self.redis.scard(keys.unowned_sessions()))  # type: ignore[misc]
+        if unowned == 0:
+            return 0
+        loads = await self._live_loads()
+        mine = loads[self.worker_id]
+        fair = math.ceil((unowned + sum(loads.values())) / len(loads))
+        want = min(free, fair - mine)
+        if want <= 0:
+            if mine > min(loads.values()):
+                return 0
+            want = 1
+        candidates: Any = await self.redis.srandmember(keys.unowned_sessions(), want * 2 + 2)  # type: ignore[misc]
+        claimed = 0
+        for session_id in candidates or []:
+            if claimed >= want or self.draining:
+                break
+            if session_id in self.sessions:
+                continue
+            lease = await self.ownership.claim(session_id)
+            if lease is None:
+                continue
+            workspace_id: Any = await self.redis.hget(keys.session(session_id), "workspace_id")  # type: ignore[misc]
+            session = self.session_factory(self, lease, str(workspace_id or "unknown"))
+            self.sessions[session_id] = session
+            self.metrics.claims += 1
+            claimed += 1
+            session.start_task = self.spawn(self._start_session(session))
+        return claimed
+
+    async def _start_session(self, session: SessionBase) -> None:
+        async with self._start_slots:
+            if session.stopping:
+                return
+            try:
+                await session.start()
+            except FencedOff:
+                session.abort("fenced_off")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.exception("session failed to start", extra={"session_id": session.id})
+                from shared.events import SessionStatus
+
+                session.request_shutdown(
+                    save=False, requeue=False, status=SessionStatus.FAILED, reason=f"start_failed: {exc!r}"[:300]
+                )
+
+    # --- orphans: sessions and outboxes of dead workers --------------------------------------------------
+    async def _requeue_orphans(self) -> None:
+        now = now_ms()
+        suspect_before = now - int(2 * self.settings.heartbeat_interval_ms + 500)
+        dead_before = now - 3 * self.settings.lease_ttl_ms
+        stale: Any = await self.redis.zrangebyscore(keys.workers(), "-inf", suspect_before, withscores=True)
+        for worker_id, score in stale:
+            if worker_id == self.worker_id:
+                continue
+            moved = await self.ownership.requeue_orphans(worker_id)
+            if moved:
+                logger.info("requeued sessions of a silent worker", extra={"dead": worker_id, "sessions": moved})
+            if score < dead_before and worker_id not in self._orphans_draining:
+                self._orphans_draining.add(worker_id)
+                self.spawn(self._drain_orphan(worker_id, int(dead_before)))
+
+    async def _drain_orphan(self, dead_id: str, dead_before: int) -> None:
+        lock = keys.outbox_drain_lock(dead_id)
+        try:
+            if not await self.redis.set(lock, self.worker_id, nx=True, px=ORPHAN_DRAIN_LOCK_MS):
+                return
+            poster = poster_for(
+                self.redis,
+                dead_id,
+                self.http,
+                self.ingest_url,
+                self.settings.outbox_batch_size,
+                self.settings.outbox_backoff_max_seconds,
+            )
+            while not self.draining and await poster.depth() > 0:
+                if await self.redis.get(lock) != self.worker_id:
+                    return
+                await self.redis.pexpire(lock, ORPHAN_DRAIN_LOCK_MS)
+                delay = await poster.drain_once()
+                if delay:
+                    await asyncio.sleep(min(delay, 5))
+            done = await script(self.redis, "worker_deregister")(
+                keys=[keys.workers(), keys.outbox(dead_id), keys.worker_sessions(dead_id), keys.worker_info(dead_id)],
+                args=[dead_id, dead_before],
+            )
+            if int(done):
+                logger.info("drained and deregistered a dead worker", extra={"dead": dead_id})
+        finally:
+            self._orphans_draining.discard(dead_id)
+            with contextlib.suppress(RedisError, OSError):
+                if await self.redis.get(lock) == self.worker_id:
+                    await self.redis.delete(lock)
+
+    # --- backups, browser crashes, metrics, health -------------------------------------------------------
+    async def _backup_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.auth_backup_interval_seconds)
+            await self.backup_all()
+
+    async def backup_all(self) -> int:
+        saved = 0
+        for session in list(self.sessions.values()):
+            if session.stopping:
+                continue
+            try:
+                saved += int(await session.backup())
+            except FencedOff:
+                session.abort("fenced_off")
+            except Exception:
+                logger.exception("auth backup failed", extra={"session_id": session.id})
+        return saved
+
+    def _on_browser_lost(self) -> None:
+        if self.draining:
+            return
+        logger.error("the browser died; relaunching and restoring every session")
+        self.metrics.restarts += 1
+        self.browser_relaunched.clear()
+        for session in list(self.sessions.values()):
+            session.browser_lost()
+        self.spawn(self._relaunch())
+
+    async def _relaunch(self) -> None:
+        try:
+            await self.host.relaunch()
+        finally:
+            self.browser_relaunched.set()
+
+    async def _metrics_loop(self) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        from shared.observability import metrics
+
+        while True:
+            await asyncio.sleep(self.settings.metrics_interval_seconds)
+            try:
+                depth = await self.poster.depth()
+                pss = await asyncio.to_thread(browser_pss_bytes)
+                metrics.add_dimension(name="worker", value=self.worker_id)
+                for status, count in self.status_counts().items():
+                    metrics.add_metric(name=f"Sessions_{status}", unit=MetricUnit.Count, value=count)
+                metrics.add_metric(name="BrowserPssBytes", unit=MetricUnit.Bytes, value=pss)
+                metrics.add_metric(name="OutboxDepth", unit=MetricUnit.Count, value=depth)
+                metrics.add_metric(name="Restarts", unit=MetricUnit.Count, value=self.metrics.restarts)
+                metrics.flush_metrics()
+            except Exception as exc:
+                logger.warning("metrics publish failed", extra={"error": repr(exc)})
+
+    async def _healthz(self) -> tuple[int, str]:
+        stale = time.monotonic() - self.heartbeat_ok_at > max(30.0, 5 * self.ttl_s)
+        if stale:
+            return 503, "redis unreachable for too long\n"
+        return 200, "ok\n"
+
+    async def _readyz(self) -> tuple[int, str]:
+        if not self.started or self.draining:
+            return 503, "draining\n" if self.draining else "starting\n"
+        if time.monotonic() - self.heartbeat_ok_at > 2 * self.ttl_s:
+            return 503, "heartbeat failing\n"
+        if self._host is not None and not self._host.connected:
+            return 503, "browser down\n"
+        return 200, f"ready: {len(self.sessions)}/{self.capacity} sessions\n"
+
+    async def _metrics_text(self) -> tuple[int, str]:
+        self.metrics.statuses = self.status_counts()
+        depth = await self.poster.depth()
+        pss = await asyncio.to_thread(browser_pss_bytes)
+        return 200, self.metrics.prometheus(
+            worker_id=self.worker_id, outbox_depth=depth, pss_bytes=pss, capacity=self.capacity
+        )

@@ -1,0 +1,9 @@
+-- Replace a session's auth archive (fenced). KEYS[1] lease, KEYS[2] fence, KEYS[3] auth hash, KEYS[4] auth index
+-- ARGV: worker_id, fence, session_id, field, value, field, value, ...
+-- Returns {1, previous s3_key or ''} or {-1, ''} when fenced off.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then return {-1, ''} end
+local previous = redis.call('HGET', KEYS[3], 's3_key') or ''
+redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[3], unpack(ARGV, 4))
+redis.call('SADD', KEYS[4], ARGV[3])
+return {1, previous}
