@@ -29,6 +29,7 @@ from functions.cleanup.models import CleanupResult, PlannedAction
 from functions.cleanup.rules import (
     FIELDS,
     STATUS_RULES,
+    TERMINAL,
     Decision,
     Limits,
     Rule,
@@ -52,6 +53,22 @@ Progress = Callable[[int, int], None]
 
 S3_AUTH_PREFIX = "auth/"
 TTL_KEY_PATTERN = f"{keys.PREFIX}:[ad]*"  # narrows SCAN to attempt logs and dedupe marks (and a few others)
+# A phone set's key split around its workspace and phone, so the scan script can build it.
+_PHONE_KEY = keys.workspace_phone_sessions("\x01", "\x02")
+PHONE_KEY_PARTS: tuple[str, str, str] = (
+    _PHONE_KEY.split("\x01")[0],
+    _PHONE_KEY.split("\x01")[1].split("\x02")[0],
+    _PHONE_KEY.split("\x02")[1],
+)
+
+
+@dataclass(frozen=True)
+class ScanRow:
+    """A session the scan script returned: what it read, whether its lease is held, its phone set's size."""
+
+    view: SessionView
+    lease_held: bool
+    phone_set_size: int
 
 
 @dataclass
@@ -156,30 +173,57 @@ class _Run:
         raw_cursor = await self.redis.get(keys.cleanup_cursor())
         score, _, member = str(raw_cursor or "").partition(" ")
         total = min(int(await self.redis.zcard(keys.sessions_index())), self.limit)
-        page_script = script(self.redis, "cleanup_page")
         while self.result.scanned < self.limit and not self._out_of_time():
             want = min(self.batch, self.limit - self.result.scanned)
-            page = await page_script(keys=[keys.sessions_index()], args=[score, member, want])
-            ids, scores = [str(x) for x in page[0::2]], [str(x) for x in page[1::2]]
-            if ids:
-                await self._process_page(ids)
-                self.result.scanned += len(ids)
-                score, member = scores[-1], ids[-1]
+            scanned, last_member, last_score, rows = await self._scan_page(score, member, want)
+            if scanned:
+                await self._process_page(rows)
+                self.result.scanned += scanned
+                score, member = last_score, last_member
             if self.options.progress:
                 self.options.progress(self.result.scanned, total)
-            if len(ids) < want:
+            if scanned < want:
                 self.result.pass_complete = True
                 break
             if not self.dry:
                 await self.redis.set(keys.cleanup_cursor(), f"{score} {member}")
         if not self.result.pass_complete and self.result.scanned >= self.limit:
             # Stopped on the limit: the pass is complete if nothing is left after the cursor.
-            self.result.pass_complete = not await page_script(keys=[keys.sessions_index()], args=[score, member, 1])
+            self.result.pass_complete = (await self._scan_page(score, member, 1))[0] == 0
         if self.result.pass_complete and not self.dry:
             await self.redis.delete(keys.cleanup_cursor())
         elapsed = time.monotonic() - started
         self.result.scan_ms = int(elapsed * 1000)
         self.result.sessions_per_second = round(self.result.scanned / elapsed, 1) if elapsed > 0 else 0.0
+
+    async def _scan_page(self, score: str, member: str, count: int) -> tuple[int, str, str, list[ScanRow]]:
+        """The next `count` sessions after the cursor, read and pre-filtered in Redis (cleanup_scan.lua)."""
+        reply = await script(self.redis, "cleanup_scan")(
+            keys=[keys.sessions_index()],
+            args=[
+                score,
+                member,
+                count,
+                self.now,
+                self.limits.qr_timeout_ms,
+                self.limits.disconnected_delete_after_ms,
+                self.limits.tombstone_retention_ms,
+                " ".join(sorted(TERMINAL)),
+                keys.session(""),
+                keys.session_lease(""),
+                *PHONE_KEY_PARTS,
+                0 if self.dry else 1,
+            ],
+        )
+        rows = [
+            ScanRow(
+                view=SessionView.from_row(str(row[0]), row[1 : 1 + len(FIELDS)]),
+                lease_held=bool(int(row[-2])),
+                phone_set_size=int(row[-1]),
+            )
+            for row in reply[3:]
+        ]
+        return int(reply[0]), str(reply[1]), str(reply[2]), rows
 
     async def _read(self, ids: Sequence[str]) -> list[SessionView]:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -188,32 +232,22 @@ class _Run:
             rows = await pipe.execute()
         return [SessionView.from_row(sid, row) for sid, row in zip(ids, rows, strict=True)]
 
-    async def _process_page(self, ids: Sequence[str]) -> None:
-        views = await self._read(ids)
+    async def _process_page(self, rows: Sequence[ScanRow]) -> None:
+        views = [row.view for row in rows]
         decisions: dict[str, Decision] = {v.id: decide(v, self.now, self.limits) for v in views}
-        lease_views = [v for v in views if decisions[v.id].check_lease]
-        phone_sets: dict[str, str] = {}
-        for v in views:
-            if decisions[v.id].check_phone and v.phone:
+        lapsed = [row.view for row in rows if decisions[row.view.id].check_lease and not row.lease_held]
+        shared_sets: list[str] = []
+        for row in rows:
+            v = row.view
+            if decisions[v.id].check_phone and v.phone and row.phone_set_size > 1:
                 key = keys.workspace_phone_sessions(v.workspace_id, v.phone)
                 if key not in self.seen_phone_sets:
-                    phone_sets[key] = v.workspace_id
-        self.seen_phone_sets.update(phone_sets)
-        leases: list[Any] = []
-        sizes: list[Any] = []
-        if lease_views or phone_sets:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for v in lease_views:
-                    pipe.exists(keys.session_lease(v.id))
-                for key in phone_sets:
-                    pipe.scard(key)
-                replies = await pipe.execute()
-            leases, sizes = replies[: len(lease_views)], replies[len(lease_views) :]
+                    self.seen_phone_sets.add(key)
+                    shared_sets.append(key)
         changing = frozenset(sid for sid, d in decisions.items() if d.rule is not None)
-        shared_sets = [key for key, size in zip(phone_sets, sizes, strict=True) if int(size) > 1]
         retire = await self._duplicates(shared_sets, {v.id: v for v in views}, changing) if shared_sets else []
         retiring = {loser.id for loser, _ in retire}
-        released = [v for v, held in zip(lease_views, leases, strict=True) if not int(held) and v.id not in retiring]
+        released = [v for v in lapsed if v.id not in retiring]
         await self._apply(views, decisions, retire, released)
 
     async def _duplicates(
@@ -246,67 +280,57 @@ class _Run:
         ]
         planned += [(Rule.DUPLICATE_RETIRED, loser, winner) for loser, winner in retire]
         planned += [(Rule.OWNER_RELEASED, v, None) for v in released]
-        markers = [(v, marker) for v in views if (marker := decisions[v.id].marker) is not None]
         if self.dry:
             for rule, view, winner in planned:
                 self._note(rule, view.id, view.workspace_id, self._detail(rule, view, winner))
             return
-        if not planned and not markers:
+        if not planned:
             return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for rule, view, winner in planned:
-                await self._queue(pipe, rule, view, winner)
-            for view, marker in markers:
-                await sessions.mark_cleanup_since(self.redis, view.id, status=view.status, marker=marker, client=pipe)
-            results = await pipe.execute()
+        ops = [self._op(rule, view, winner) for rule, view, winner in planned]
+        replies = await sessions.apply_cleanup_ops(self.redis, ops, now=self.now, outbox_key=keys.cleanup_outbox())
         stops: list[tuple[SessionView, str]] = []
         purged: list[tuple[SessionView, str]] = []
-        for (rule, view, winner), reply in zip(planned, results, strict=False):
-            applied = sessions.purged(reply) if rule is Rule.TOMBSTONE_PURGED else bool(int(reply))
-            if not applied:
+        for (rule, view, winner), reply in zip(planned, replies, strict=True):
+            if not sessions.op_applied(reply):
                 continue  # the session changed since it was read: the newer state wins
             self._note(rule, view.id, view.workspace_id, self._detail(rule, view, winner))
             if rule in STATUS_RULES and view.owner:
                 stops.append((view, STATUS_RULES[rule][1]))
             if rule is Rule.TOMBSTONE_PURGED:
                 purged.append((view, sessions.purged_s3_key(reply)))
-        for view, reason in stops:
-            await enqueue_command(self.redis, StopCommand(session_id=view.id, reason=reason))
+        if stops:  # the owning worker stops driving the session (it also sees the new status)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for view, reason in stops:
+                    await enqueue_command(pipe, StopCommand(session_id=view.id, reason=reason))
+                await pipe.execute()
         for view, s3_key in purged:  # S3 leftovers (if this fails) are found by the S3 sweep
             await self._delete_s3_archives(view.id, s3_key)
 
-    async def _queue(self, pipe: Redis, rule: Rule, view: SessionView, winner: SessionView | None) -> None:
+    def _op(self, rule: Rule, view: SessionView, winner: SessionView | None) -> sessions.CleanupOp:
         if rule in STATUS_RULES:
             status, reason = STATUS_RULES[rule]
-            await sessions.cleanup_transition(
-                self.redis,
-                session_id=view.id,
-                workspace_id=view.workspace_id,
-                phone=view.phone,
-                expected_status=view.status,
+            return sessions.CleanupOp(
+                "transition",
+                view.id,
+                view.workspace_id,
+                view.phone,
+                expected=view.status,
                 expected_status_at_ms=view.status_at_ms,
-                status=status,
+                status=status.value,
                 reason=reason,
-                now=self.now,
                 soft_delete=rule is Rule.DISCONNECTED_DELETED,
                 event_json=self._event_json(view, status, reason),
-                outbox_key=keys.cleanup_outbox(),
-                guard=sessions.Guard(winner.id, SessionStatus.READY, winner.status_at_ms) if winner else None,
-                client=pipe,
+                guard_id=winner.id if winner else "",
+                guard_status=SessionStatus.READY.value if winner else "",
+                guard_status_at_ms=winner.status_at_ms if winner else "",
             )
-        elif rule is Rule.TOMBSTONE_PURGED:
-            await sessions.purge_session(
-                self.redis,
-                session_id=view.id,
-                workspace_id=view.workspace_id,
-                phone=view.phone,
-                deleted_at_ms=view.deleted_at_ms or "",
-                client=pipe,
+        if rule is Rule.TOMBSTONE_PURGED:
+            return sessions.CleanupOp(
+                "purge", view.id, view.workspace_id, view.phone, expected=view.deleted_at_ms or ""
             )
-        elif rule is Rule.OWNER_RELEASED:
-            await sessions.release_expired_owner(self.redis, session_id=view.id, owner=view.owner or "", client=pipe)
-        elif rule is Rule.ORPHAN_INDEX_ENTRY:
-            await sessions.drop_orphan_index_entry(self.redis, view.id, client=pipe)
+        if rule is Rule.OWNER_RELEASED:
+            return sessions.CleanupOp("release", view.id, expected=view.owner or "")
+        return sessions.CleanupOp("orphan", view.id)
 
     def _detail(self, rule: Rule, view: SessionView, winner: SessionView | None) -> str:
         if rule is Rule.DUPLICATE_RETIRED and winner is not None:

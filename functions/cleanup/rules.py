@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.events import SessionStatus
-from shared.store.sessions import CLEANUP_SINCE_FIELD, TERMINAL_STATUSES
+from shared.store.sessions import CLEANUP_SINCE_FIELD, QR_TIMEOUT_REASON, RETIRED_REASON, TERMINAL_STATUSES
 
 # The hash fields cleanup reads, in this order (one HMGET per session).
 FIELDS: tuple[str, ...] = (
@@ -23,9 +23,8 @@ FIELDS: tuple[str, ...] = (
 TERMINAL: frozenset[str] = frozenset(s.value for s in TERMINAL_STATUSES)
 WAITING_FOR_SCAN: frozenset[str] = frozenset({SessionStatus.QR.value, SessionStatus.PAIRING.value})
 
-QR_TIMEOUT_REASON = "qr_timeout"
 DISCONNECTED_DELETE_REASON = "deleted_after_disconnect"
-DUPLICATE_REASON = "superseded_by_newer_session"
+DUPLICATE_REASON = RETIRED_REASON  # the same reason as when `ready` retires them
 
 
 class Rule(StrEnum):
@@ -112,8 +111,6 @@ class Decision:
     rule: Rule | None = None
     check_lease: bool = False
     check_phone: bool = False
-    # New value for the `cleanup_since` marker: None leaves it, '' removes it.
-    marker: str | None = None
 
 
 NOTHING = Decision()
@@ -129,8 +126,8 @@ def _int(raw: str | None) -> int:
 def timed_since(view: SessionView) -> int:
     """When the session entered its current status, as far as cleanup knows.
 
-    A refreshed QR moves status_at_ms forward, so cleanup also remembers when it first saw the status
-    (the `cleanup_since` marker, `<status>:<ms>`) and takes the earlier of the two.
+    A refreshed QR moves status_at_ms forward, so cleanup's scan (cleanup_scan.lua) also remembers when it
+    first saw the status (the `cleanup_since` marker, `<status>:<ms>`); the earlier of the two counts.
     """
     since = view.status_at
     if view.cleanup_since:
@@ -138,15 +135,6 @@ def timed_since(view: SessionView) -> int:
         if status == view.status and first_seen.isdigit():
             since = min(since, int(first_seen))
     return since
-
-
-def _marker_update(view: SessionView, timed: bool) -> str | None:
-    if timed:
-        current = view.cleanup_since or ""
-        if current.rpartition(":")[0] != view.status:
-            return f"{view.status}:{view.status_at}"
-        return None
-    return "" if view.cleanup_since else None
 
 
 def decide(view: SessionView, now: int, limits: Limits) -> Decision:
@@ -158,7 +146,7 @@ def decide(view: SessionView, now: int, limits: Limits) -> Decision:
             return Decision(rule=Rule.TOMBSTONE_PURGED)
         return NOTHING
     if view.status in TERMINAL:
-        return Decision(marker=_marker_update(view, timed=False))
+        return NOTHING
     timeout = (
         limits.qr_timeout_ms
         if view.status in WAITING_FOR_SCAN
@@ -169,11 +157,7 @@ def decide(view: SessionView, now: int, limits: Limits) -> Decision:
     if timeout is not None and now - timed_since(view) > timeout:
         rule = Rule.QR_TIMEOUT if view.status in WAITING_FOR_SCAN else Rule.DISCONNECTED_DELETED
         return Decision(rule=rule)
-    return Decision(
-        check_lease=view.owner is not None,
-        check_phone=view.phone is not None,
-        marker=_marker_update(view, timed=timeout is not None),
-    )
+    return Decision(check_lease=view.owner is not None, check_phone=view.phone is not None)
 
 
 def pick_duplicates(

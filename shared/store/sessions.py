@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 from redis.asyncio import Redis
 
@@ -98,14 +100,16 @@ async def set_pairing_code(redis: Redis, session_id: str, code: str, occurred_at
 
 
 # Cleanup and restore ---------------------------------------------------------------------------
-# Cleanup's writes are compare-and-set: each applies only if the session is still in the state cleanup read,
-# so a worker's update racing with a cleanup run is never overwritten.
+# Cleanup's writes are compare-and-set (cleanup_apply.lua): each applies only if the session is still in the
+# state cleanup read, so a worker's update racing with a cleanup run is never overwritten.
 
 TERMINAL_STATUSES: frozenset[SessionStatus] = frozenset(
     {SessionStatus.LOGGED_OUT, SessionStatus.FAILED, SessionStatus.RETIRED, SessionStatus.STOPPED}
 )
 CLEANUP_SINCE_FIELD = "cleanup_since"
 RESTORED_REASON = "restored"
+QR_TIMEOUT_REASON = "qr_timeout"
+CLEANUP_OPS_PER_CALL = 500  # keeps each script call short (Redis runs one script at a time)
 
 
 class RestoreOutcome(StrEnum):
@@ -123,100 +127,146 @@ _RESTORE_OUTCOMES = {
 }
 
 
+def key_parts(build: Callable[..., str], arity: int) -> tuple[str, ...]:
+    """Split a key template around its arguments, so a Lua script can build `parts[0] + arg1 + parts[1] ...`."""
+    marks = [chr(1 + i) for i in range(arity)]
+    text = build(*marks)
+    parts: list[str] = []
+    for mark in marks:
+        head, text = text.split(mark, 1)
+        parts.append(head)
+    return (*parts, text)
+
+
 @dataclass(frozen=True)
-class Guard:
-    """Another session that must still be in `status` at `status_at_ms` for a transition to apply."""
+class CleanupOp:
+    """One compare-and-set write of cleanup (see cleanup_apply.lua for each `op`).
 
-    session_id: str
-    status: SessionStatus
-    status_at_ms: str
-
-
-def _phone_key(workspace_id: str, phone: str | None) -> str:
-    return keys.workspace_phone_sessions(workspace_id, phone) if phone else NO_PHONE_KEY
-
-
-async def cleanup_transition(
-    redis: Redis,
-    *,
-    session_id: str,
-    workspace_id: str,
-    phone: str | None,
-    expected_status: str,
-    expected_status_at_ms: str,
-    status: SessionStatus,
-    reason: str,
-    now: int,
-    soft_delete: bool = False,
-    event_json: str = "",
-    outbox_key: str | None = None,
-    guard: Guard | None = None,
-    client: Redis | None = None,
-) -> bool:
-    """Move a session to a terminal `status` if it is still `expected_status` at `expected_status_at_ms`.
-
-    It leaves its phone's live set and the unowned pool; `soft_delete` also stamps `deleted_at_ms` (a
-    tombstone). `event_json` is pushed to `outbox_key` in the same step. With `client` (a pipeline) the call
-    is queued and the return value is meaningless: read the pipeline's result instead.
+    `expected` is the status (transition), deleted_at_ms (purge) or owner (release) that must still hold.
     """
-    result = await script(redis, "session_cleanup_transition")(
-        keys=[
-            keys.session(session_id),
-            _phone_key(workspace_id, phone),
-            keys.unowned_sessions(),
-            outbox_key or NO_PHONE_KEY,
-            keys.session(guard.session_id) if guard else NO_PHONE_KEY,
-        ],
-        args=[
-            session_id,
-            expected_status,
-            expected_status_at_ms,
-            status.value,
-            reason,
-            now,
-            1 if soft_delete else 0,
-            event_json if outbox_key else "",
-            guard.status.value if guard else "",
-            guard.status_at_ms if guard else "",
-        ],
-        client=client,
-    )
-    return bool(int(result)) if client is None else False
+
+    op: Literal["transition", "purge", "release", "orphan"]
+    session_id: str
+    workspace_id: str = ""
+    phone: str | None = None
+    expected: str = ""
+    expected_status_at_ms: str = ""
+    status: str = ""
+    reason: str = ""
+    soft_delete: bool = False
+    event_json: str = ""
+    guard_id: str = ""
+    guard_status: str = ""
+    guard_status_at_ms: str = ""
+
+    def row(self) -> list[str]:
+        return [
+            self.op,
+            self.session_id,
+            self.workspace_id,
+            self.phone or "",
+            self.expected,
+            self.expected_status_at_ms,
+            self.status,
+            self.reason,
+            "1" if self.soft_delete else "0",
+            self.event_json,
+            self.guard_id,
+            self.guard_status,
+            self.guard_status_at_ms,
+        ]
+
+
+def op_applied(reply: object) -> bool:
+    """Whether one cleanup_apply reply says the write applied (a purge replies `[1, s3_key]`)."""
+    if isinstance(reply, list):
+        return bool(reply) and bool(int(reply[0]))
+    return bool(int(reply))  # type: ignore[call-overload]
+
+
+def purged_s3_key(reply: object) -> str:
+    """The S3 key of a purged session's large auth archive ('' when none)."""
+    return str(reply[1]) if isinstance(reply, list) and len(reply) > 1 and reply[1] else ""
+
+
+async def apply_cleanup_ops(
+    redis: Redis, ops: Sequence[CleanupOp], *, now: int | None = None, outbox_key: str | None = None
+) -> list[object]:
+    """Apply cleanup's writes (few script calls for many sessions); one reply per op, in order.
+
+    Transitions push their `event_json` to `outbox_key` in the same step as the change.
+    """
+    header = [
+        now_ms() if now is None else now,
+        " ".join(sorted(s.value for s in TERMINAL_STATUSES)),
+        keys.session(""),
+        keys.session_lease(""),
+        keys.session_auth(""),
+        *key_parts(keys.workspace_phone_sessions, 2),
+        *key_parts(keys.workspace_sessions, 1),
+        *key_parts(keys.worker_sessions, 1),
+    ]
+    apply = script(redis, "cleanup_apply")
+    replies: list[object] = []
+    for start in range(0, len(ops), CLEANUP_OPS_PER_CALL):
+        rows = [field for op in ops[start : start + CLEANUP_OPS_PER_CALL] for field in op.row()]
+        replies += await apply(
+            keys=[keys.unowned_sessions(), keys.sessions_index(), outbox_key or NO_PHONE_KEY, keys.auth_index()],
+            args=[*header, *rows],
+        )
+    return replies
+
+
+async def _apply_one(redis: Redis, op: CleanupOp, now: int | None) -> object:
+    return (await apply_cleanup_ops(redis, [op], now=now))[0]
 
 
 async def stop_for_qr_timeout(
-    redis: Redis, session: SessionRecord, *, reason: str = "qr_timeout", now: int | None = None
+    redis: Redis, session: SessionRecord, *, reason: str = QR_TIMEOUT_REASON, now: int | None = None
 ) -> bool:
     """Status `failed` (reason `qr_timeout`) unless the session changed since `session` was read."""
-    return await cleanup_transition(
-        redis,
-        session_id=session.id,
-        workspace_id=session.workspace_id,
-        phone=session.phone,
-        expected_status=session.status.value,
+    op = CleanupOp(
+        "transition",
+        session.id,
+        session.workspace_id,
+        session.phone,
+        expected=session.status.value,
         expected_status_at_ms=str(session.status_at_ms),
-        status=SessionStatus.FAILED,
+        status=SessionStatus.FAILED.value,
         reason=reason,
-        now=now_ms() if now is None else now,
     )
+    return op_applied(await _apply_one(redis, op, now))
 
 
 async def soft_delete_session(
     redis: Redis, session: SessionRecord, *, reason: str = "deleted", now: int | None = None
 ) -> bool:
     """Tombstone the session (status `stopped`, `deleted_at_ms` set) unless it changed since it was read."""
-    return await cleanup_transition(
-        redis,
-        session_id=session.id,
-        workspace_id=session.workspace_id,
-        phone=session.phone,
-        expected_status=session.status.value,
+    op = CleanupOp(
+        "transition",
+        session.id,
+        session.workspace_id,
+        session.phone,
+        expected=session.status.value,
         expected_status_at_ms=str(session.status_at_ms),
-        status=SessionStatus.STOPPED,
+        status=SessionStatus.STOPPED.value,
         reason=reason,
-        now=now_ms() if now is None else now,
         soft_delete=True,
     )
+    return op_applied(await _apply_one(redis, op, now))
+
+
+async def purge_session(redis: Redis, session: SessionRecord) -> bool:
+    """Remove a tombstoned session for good (hash, indexes, Redis auth archive) unless it was restored since."""
+    if session.deleted_at_ms is None:
+        return False
+    op = CleanupOp("purge", session.id, session.workspace_id, session.phone, expected=str(session.deleted_at_ms))
+    return op_applied(await _apply_one(redis, op, None))
+
+
+async def release_expired_owner(redis: Redis, session_id: str, owner: str) -> bool:
+    """Return a live session whose owner's lease expired (and was not taken over) to the unowned pool."""
+    return op_applied(await _apply_one(redis, CleanupOp("release", session_id, expected=owner), None))
 
 
 async def restore_session(
@@ -231,7 +281,7 @@ async def restore_session(
     result = await script(redis, "session_restore")(
         keys=[
             keys.session(session_id),
-            _phone_key(workspace_id or "-", phone),
+            keys.workspace_phone_sessions(workspace_id or "-", phone) if phone else NO_PHONE_KEY,
             keys.unowned_sessions(),
         ],
         args=[
@@ -243,77 +293,6 @@ async def restore_session(
         ],
     )
     return _RESTORE_OUTCOMES[int(result)]
-
-
-async def purge_session(
-    redis: Redis,
-    *,
-    session_id: str,
-    workspace_id: str,
-    phone: str | None,
-    deleted_at_ms: str,
-    client: Redis | None = None,
-) -> bool:
-    """Remove a tombstoned session for good (hash, indexes, Redis auth archive) unless it was restored.
-
-    The S3 object of a large archive is the caller's to delete (see `purged_s3_key` on a pipeline reply).
-    """
-    result = await script(redis, "session_purge")(
-        keys=[
-            keys.session(session_id),
-            keys.sessions_index(),
-            keys.workspace_sessions(workspace_id),
-            _phone_key(workspace_id, phone),
-            keys.unowned_sessions(),
-            keys.session_auth(session_id),
-            keys.auth_index(),
-        ],
-        args=[session_id, deleted_at_ms],
-        client=client,
-    )
-    return purged(result) if client is None else False
-
-
-def purged(result: object) -> bool:
-    """Whether a session_purge reply (also read from a pipeline) says the session was purged."""
-    return isinstance(result, list) and bool(int(result[0]))
-
-
-def purged_s3_key(result: object) -> str:
-    """The S3 key of the purged session's large auth archive ('' when none)."""
-    return str(result[1]) if isinstance(result, list) and len(result) > 1 and result[1] else ""
-
-
-async def release_expired_owner(redis: Redis, *, session_id: str, owner: str, client: Redis | None = None) -> bool:
-    """Return a live session whose owner's lease expired (and was not taken over) to the unowned pool."""
-    result = await script(redis, "session_release_owner")(
-        keys=[
-            keys.session(session_id),
-            keys.session_lease(session_id),
-            keys.worker_sessions(owner),
-            keys.unowned_sessions(),
-        ],
-        args=[session_id, owner, " ".join(sorted(s.value for s in TERMINAL_STATUSES))],
-        client=client,
-    )
-    return bool(int(result)) if client is None else False
-
-
-async def drop_orphan_index_entry(redis: Redis, session_id: str, *, client: Redis | None = None) -> bool:
-    """Remove `session_id` from the sessions index (and unowned pool) if its hash does not exist."""
-    result = await script(redis, "session_index_orphan")(
-        keys=[keys.session(session_id), keys.sessions_index(), keys.unowned_sessions()],
-        args=[session_id],
-        client=client,
-    )
-    return bool(int(result)) if client is None else False
-
-
-async def mark_cleanup_since(
-    redis: Redis, session_id: str, *, status: str, marker: str, client: Redis | None = None
-) -> None:
-    """Store (or with marker '' remove) cleanup's `status:first_seen_ms` marker if the status still holds."""
-    await script(redis, "session_mark_since")(keys=[keys.session(session_id)], args=[status, marker], client=client)
 
 
 async def auth_archive_s3_key(redis: Redis, session_id: str) -> str:

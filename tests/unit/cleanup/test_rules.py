@@ -85,11 +85,11 @@ def test_the_first_sight_of_a_wait_is_remembered_and_counts() -> None:
     assert decide(session, NOW, LIMITS).rule is Rule.QR_TIMEOUT
 
 
-def test_a_marker_of_another_status_is_ignored_and_replaced() -> None:
+def test_a_marker_of_another_status_is_ignored() -> None:
+    # Given a QR wait of one minute with an old marker left from a disconnect
     session = view("qr", NOW - MINUTE, cleanup_since=f"disconnected:{NOW - 99 * MINUTE}")
-    decision = decide(session, NOW, LIMITS)
-    assert decision.rule is None and decision.marker == f"qr:{NOW - MINUTE}"
-    assert decide(view("ready", NOW, cleanup_since="qr:1"), NOW, LIMITS).marker == ""
+    # Then the wait counts from the QR status only
+    assert timed_since(session) == NOW - MINUTE and decide(session, NOW, LIMITS).rule is None
 
 
 def test_the_newest_ready_session_of_a_phone_stays_and_the_other_live_ones_retire() -> None:
