@@ -85,7 +85,7 @@ class FunctionCodeBundler:
         self.function = function
         self.repo_root = repo_root
 
-    def try_bundle(self, output_dir: str, _options: Any = None) -> bool:
+    def try_bundle(self, output_dir: str, *_options: Any, **_kw_options: Any) -> bool:
         out = Path(output_dir)
         package = self.repo_root / "functions" / self.function
         if not (package / "handler.py").is_file():
@@ -106,7 +106,7 @@ class DependenciesBundler:
         self.requirements = requirements
         self.install = install
 
-    def try_bundle(self, output_dir: str, _options: Any = None) -> bool:
+    def try_bundle(self, output_dir: str, *_options: Any, **_kw_options: Any) -> bool:
         target = Path(output_dir) / "python"
         target.mkdir(parents=True, exist_ok=True)
         if not self.install:
@@ -122,9 +122,10 @@ class DependenciesBundler:
 
 
 def function_code(function: str) -> lambda_.Code:
-    # OUTPUT: hash what was bundled (a SOURCE hash would fingerprint the whole repository).
+    # The source path is the function's own package: CDK caches bundling per (source path, options), so a shared
+    # path would hand every function the first one's bundle. OUTPUT: hash what was bundled (shared/ included).
     return lambda_.Code.from_asset(
-        str(REPO_ROOT),
+        str(REPO_ROOT / "functions" / function),
         asset_hash_type=AssetHashType.OUTPUT,
         bundling=BundlingOptions(image=_UNUSED_IMAGE, local=FunctionCodeBundler(function, REPO_ROOT)),
     )

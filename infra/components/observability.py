@@ -68,7 +68,6 @@ class Observability(Construct):
             description: str,
             *,
             periods: int = 1,
-            comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         ) -> None:
             created = cloudwatch.Alarm(
                 self,
@@ -77,7 +76,7 @@ class Observability(Construct):
                 metric=metric,
                 threshold=threshold,
                 evaluation_periods=periods,
-                comparison_operator=comparison,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
             created.add_alarm_action(action)

@@ -3,9 +3,11 @@
 Contract with the worker (see docs/deploy.md):
 - command `python -m session_workers`; health at `GET http://127.0.0.1:8090/healthz` (2xx when healthy);
 - on SIGTERM it hands its sessions over within the stop timeout (120 s, Fargate's maximum);
+- it holds at most `WAGW_WORKER_CAPACITY` sessions (`sessions_per_task` in cdk.json);
 - it publishes `ActiveSessions` (sessions it holds now) about once a minute as a Powertools/EMF metric in the
-  environment's namespace with dimension `service=wagw-session-workers`; autoscaling tracks its average over
-  tasks against `sessions_per_task * target_utilization_percent`;
+  environment's namespace with ONLY the dimension `service=wagw-session-workers` (no per-worker dimension, or
+  the series cannot be averaged); autoscaling tracks its average over tasks against
+  `sessions_per_task * target_utilization_percent / 100`;
 - `WAGW_PRODUCER_KEYS` is injected from Secrets Manager (JSON object of key name to secret), the Redis AUTH token
   is read at run time from the secret named by `WAGW_REDIS_AUTH_SECRET_NAME`.
 """
@@ -123,7 +125,10 @@ class Workers(Construct):
                 "WAGW_AUTH_BUCKET": auth_bucket.bucket_name,
                 "WAGW_INGEST_URL": ingest_url,
                 "WAGW_ADMIN_API_KEY_SECRET_NAME": secrets.admin_api_key.secret_arn,
-                "WAGW_WORKER_MAX_SESSIONS": str(config.sessions_per_task),
+                "WAGW_WORKER_CAPACITY": str(config.sessions_per_task),
+                "WAGW_HEALTH_PORT": str(HEALTH_PORT),
+                # The worker's own handover deadline, inside ECS's stop timeout (SIGTERM .. SIGKILL).
+                "WAGW_STOP_TIMEOUT_SECONDS": str(max(config.stop_timeout_seconds - 10, 5)),
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace,
             },
