@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -75,3 +75,38 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
     body: dict[str, object] = response.json()
     assert body["status"] == status and str(body["type"]).startswith("/problems/") and body["title"]
     return body
+
+
+class ServedApp:
+    """The app under uvicorn on a free port, in a thread (real HTTP for browsers and schemathesis)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        import threading
+        import time
+
+        import uvicorn
+
+        from shared.local.services import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn-api", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def served(app: FastAPI) -> Iterator[ServedApp]:
+    served_app = ServedApp(app)
+    yield served_app
+    served_app.stop()
