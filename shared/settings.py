@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     env: Environment = "dev"
     service_name: str = "wa-gateway"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # ElastiCache AUTH: the secret (name or ARN) whose whole value is the token; the URL itself carries none.
+    redis_auth_secret_name: str | None = None
     aws_region: str = "us-east-1"
 
     deliveries_queue_name: str = "wagw-deliveries"
