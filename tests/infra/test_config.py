@@ -1,0 +1,156 @@
+"""Per-environment configuration, Lambda packaging and the optional custom domain, without a full synth."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from infra import bundling
+from infra.app import ENVIRONMENTS_KEY, cdk_json_context
+from infra.config import EnvironmentConfig
+from tests.infra.conftest import ENVIRONMENTS, REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def environments() -> dict[str, Any]:
+    return copy.deepcopy(cdk_json_context()[ENVIRONMENTS_KEY])
+
+
+def test_cdk_json_defines_exactly_the_three_environments(environments: dict[str, Any]) -> None:
+    assert set(environments) == set(ENVIRONMENTS)
+    for name, raw in environments.items():
+        config = EnvironmentConfig.model_validate({"name": name, **raw})
+        assert config.stack_name == f"WaGateway-{name}"
+
+
+def test_prod_is_sized_and_protected_beyond_dev(environments: dict[str, Any]) -> None:
+    dev = EnvironmentConfig.model_validate({"name": "dev", **environments["dev"]})
+    prod = EnvironmentConfig.model_validate({"name": "prod", **environments["prod"]})
+    assert len(prod.network.availability_zones) == 3 and prod.network.nat_gateways == 3
+    assert dev.network.nat_gateways == 1
+    assert prod.redis.replicas >= 1 and prod.retain_data and prod.termination_protection
+    assert prod.workers.desired_count > dev.workers.desired_count
+
+
+def test_a_typo_in_cdk_json_is_refused(environments: dict[str, Any]) -> None:
+    raw = environments["dev"]
+    raw["redis"]["node_typ"] = raw["redis"].pop("node_type")
+    with pytest.raises(ValidationError, match="node_typ"):
+        EnvironmentConfig.model_validate({"name": "dev", **raw})
+
+
+def test_deliver_timeout_cannot_drift_from_the_topology(environments: dict[str, Any]) -> None:
+    raw = environments["dev"]
+    raw["functions"]["deliver"]["timeout_seconds"] = 900
+    with pytest.raises(ValidationError, match="topology"):
+        EnvironmentConfig.model_validate({"name": "dev", **raw})
+
+
+def test_unknown_environment_is_refused_with_the_choices() -> None:
+    import aws_cdk as cdk
+
+    from infra.app import environment_config
+
+    app = cdk.App(context={ENVIRONMENTS_KEY: cdk_json_context()[ENVIRONMENTS_KEY], "env": "qa"})
+    with pytest.raises(ValueError, match="dev, staging, prod"):
+        environment_config(app)
+
+
+def test_lambda_requirements_are_the_pinned_runtime_dependencies_minus_cli_and_browser() -> None:
+    requirements = bundling.lambda_requirements()
+    names = {bundling._requirement_name(r) for r in requirements}
+    assert {"pydantic", "redis", "fastapi", "mangum", "aws-lambda-powertools", "httpx", "boto3"} <= names
+    assert names.isdisjoint({"playwright", "typer", "rich", "uvicorn"})
+    assert all("==" in r for r in requirements)
+
+
+def test_pip_installs_binary_wheels_for_lambda_arm64(tmp_path: Path) -> None:
+    command = bundling.pip_command(tmp_path / "python", tmp_path / "requirements.txt")
+    joined = " ".join(command)
+    assert "--platform manylinux2014_aarch64" in joined
+    assert "--python-version 3.11" in joined
+    assert "--only-binary=:all:" in command
+    assert f"--target {tmp_path / 'python'}" in joined
+
+
+def test_dependencies_layer_without_install_holds_only_a_marker(tmp_path: Path) -> None:
+    bundler = bundling.DependenciesBundler(["pydantic==2.13.4"], install=False)
+    assert bundler.try_bundle(str(tmp_path)) is True
+    assert [p.name for p in (tmp_path / "python").iterdir()] == [bundling.NOT_INSTALLED_MARKER]
+
+
+def test_function_bundle_copies_shared_and_the_package(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root / "shared" / "__pycache__").mkdir(parents=True)
+    (root / "shared" / "settings.py").write_text("x = 1\n")
+    (root / "shared" / "__pycache__" / "settings.cpython-311.pyc").write_bytes(b"")
+    (root / "functions" / "deliver").mkdir(parents=True)
+    (root / "functions" / "__init__.py").write_text("")
+    (root / "functions" / "deliver" / "handler.py").write_text("def handler(event, context): ...\n")
+    (root / "functions" / "api").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+
+    assert bundling.FunctionCodeBundler("deliver", root).try_bundle(str(out)) is True
+
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == ["functions/__init__.py", "functions/deliver/handler.py", "shared/settings.py"]
+
+
+def test_function_bundle_refuses_a_package_without_handler(tmp_path: Path) -> None:
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "functions" / "api").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"handler\.py"):
+        bundling.FunctionCodeBundler("api", tmp_path).try_bundle(str(tmp_path / "out"))
+
+
+def test_custom_domain_gets_a_dns_validated_certificate_and_an_alias() -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk.assertions import Template
+
+    from infra.components.api import Api
+    from infra.config import ApiConfig, DomainConfig
+
+    stack = cdk.Stack(cdk.App(), "DomainTest", env=cdk.Environment(region="us-east-1"))
+    code = lambda_.Code.from_inline("def handler(event, context): ...")
+
+    def fn(name: str) -> lambda_.Function:
+        return lambda_.Function(stack, name, runtime=lambda_.Runtime.PYTHON_3_11, handler="index.handler", code=code)
+
+    config = ApiConfig(
+        throttle_rate_limit=10,
+        throttle_burst_limit=20,
+        domain=DomainConfig(domain_name="api.example.com", hosted_zone_id="Z123", hosted_zone_name="example.com"),
+    )
+    api = Api(
+        stack,
+        "Api",
+        config=config,
+        metrics_namespace="WaGateway/test",
+        api_function=fn("ApiFn"),
+        ingest_function=fn("IngestFn"),
+        removal_policy=cdk.RemovalPolicy.DESTROY,
+    )
+
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::CertificateManager::Certificate",
+        {"DomainName": "api.example.com", "ValidationMethod": "DNS"},
+    )
+    template.has_resource_properties("AWS::ApiGatewayV2::DomainName", {"DomainName": "api.example.com"})
+    template.resource_count_is("AWS::ApiGatewayV2::ApiMapping", 1)
+    template.has_resource_properties(
+        "AWS::Route53::RecordSet", {"Name": "api.example.com.", "Type": "A", "HostedZoneId": "Z123"}
+    )
+    assert api.url == "https://api.example.com/"
+
+
+def test_cdk_json_runs_the_app_from_the_project_virtualenv() -> None:
+    cdk_json = json.loads((REPO_ROOT / "cdk.json").read_text())
+    assert cdk_json["app"] == ".venv/bin/python infra/app.py"
