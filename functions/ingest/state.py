@@ -9,7 +9,9 @@ from redis.asyncio import Redis
 from shared.events import (
     Event,
     MessageAckEvent,
+    MessageFailedData,
     MessageFailedEvent,
+    MessageSentData,
     MessageSentEvent,
     SessionPairingCodeEvent,
     SessionQrEvent,
@@ -41,22 +43,25 @@ async def apply_event(redis: Redis, event: Event) -> list[Event]:
             redis,
             event.session_id,
             status=MessageStatus.SENT,
-            message_id=event.data.gateway_message_id,
+            message_id=await _our_message_id(redis, event.session_id, event.data),
             wa_message_id=event.data.message_id,
         )
     elif isinstance(event, MessageAckEvent):
         status = status_for_ack(event.data.ack)
         if status is not None:
             await messages.advance_status(redis, event.session_id, status=status, wa_message_id=event.data.message_id)
-    elif isinstance(event, MessageFailedEvent) and event.data.gateway_message_id:
-        await messages.advance_status(
-            redis,
-            event.session_id,
-            status=MessageStatus.FAILED,
-            message_id=event.data.gateway_message_id,
-            error=event.data.reason,
-        )
+    elif isinstance(event, MessageFailedEvent):
+        message_id = await _our_message_id(redis, event.session_id, event.data)
+        if message_id:
+            await messages.advance_status(
+                redis, event.session_id, status=MessageStatus.FAILED, message_id=message_id, error=event.data.reason
+            )
     return []
+
+
+async def _our_message_id(redis: Redis, session_id: str, data: MessageSentData | MessageFailedData) -> str | None:
+    """Our message id: named by the worker, or found through the tenant's client_message_id."""
+    return data.gateway_message_id or await messages.id_for_client_message(redis, session_id, data.client_message_id)
 
 
 async def _apply_status(redis: Redis, event: SessionStatusEvent) -> list[Event]:

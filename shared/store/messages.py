@@ -84,6 +84,13 @@ async def create_message(redis: Redis, record: MessageRecord) -> tuple[MessageRe
     return existing, False
 
 
+async def id_for_client_message(redis: Redis, session_id: str, client_message_id: str | None) -> str | None:
+    if not client_message_id:
+        return None
+    found = await redis.get(keys.client_message(session_id, client_message_id))
+    return str(found) if found else None
+
+
 async def get_message(redis: Redis, message_id: str) -> MessageRecord | None:
     fields = await redis.hgetall(keys.message(message_id))
     return MessageRecord.model_validate({str(k): v for k, v in fields.items()}) if fields else None

@@ -271,3 +271,26 @@ async def test_producer_keys_from_secrets_manager(
         assert local_default.status_code == 401
     finally:
         aws.secrets_manager().delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+
+
+async def test_message_sent_without_our_id_is_matched_by_client_message_id(
+    client: httpx.AsyncClient, redis: Redis, tenant: Tenant
+) -> None:
+    await messages.create_message(
+        redis,
+        MessageRecord(
+            id="msg_cm",
+            workspace_id=tenant.workspace_id,
+            session_id=tenant.session_id,
+            to="6281234567890@c.us",
+            text="hi",
+            client_message_id="order-1001",
+        ),
+    )
+    sent = load_event("message_sent")
+    del sent["data"]["gateway_message_id"]
+    await client.post("/v1/events", **signed([sent]))
+    await client.post("/v1/events", **signed([load_event("message_ack")]))
+    record = await messages.get_message(redis, "msg_cm")
+    assert record is not None and record.status is MessageStatus.READ
+    assert record.wa_message_id == sent["data"]["message_id"]
