@@ -122,7 +122,7 @@ def problems_for_error(exc: Exception, path: str) -> JSONResponse:
     if isinstance(exc, UnsafeUrlError):
         extensions["errors"] = [{"field": "url", "message": str(exc)}]
     if kind.status >= 500 and kind is not INTERNAL:
-        logger.warning("backing service unavailable", path=path, error=type(exc).__name__)
+        logger.warning("backing service unavailable", path=path, error=f"{type(exc).__name__}: {exc}")
         headers["Retry-After"] = "5"
         detail = f"{kind.title.lower()}; nothing changed, try again"
     if kind is INTERNAL:
