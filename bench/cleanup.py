@@ -148,6 +148,8 @@ async def main() -> int:
                 f"{result.duration_ms / 1000:>13.2f}  {changes or '-'}"
             )
         print(f"events posted by the applying run: {posted:,}")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"machine load average (1, 5, 15 min): {load} on {os.cpu_count()} cores")
         slowest = min(result.sessions_per_second for _, result in runs)
         complete = all(result.pass_complete and result.scanned >= args.sessions * 0.9 for _, result in runs)
         verdict = "OK" if slowest >= TARGET_PER_SECOND and complete else "BELOW TARGET"

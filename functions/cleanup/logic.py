@@ -17,7 +17,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -236,37 +236,49 @@ class _Run:
         views = [row.view for row in rows]
         decisions: dict[str, Decision] = {v.id: decide(v, self.now, self.limits) for v in views}
         lapsed = [row.view for row in rows if decisions[row.view.id].check_lease and not row.lease_held]
-        shared_sets: list[str] = []
+        shared_sets: list[tuple[str, str, str]] = []
         for row in rows:
             v = row.view
             if decisions[v.id].check_phone and v.phone and row.phone_set_size > 1:
                 key = keys.workspace_phone_sessions(v.workspace_id, v.phone)
                 if key not in self.seen_phone_sets:
                     self.seen_phone_sets.add(key)
-                    shared_sets.append(key)
+                    shared_sets.append((key, v.workspace_id, v.phone))
         changing = frozenset(sid for sid, d in decisions.items() if d.rule is not None)
-        retire = await self._duplicates(shared_sets, {v.id: v for v in views}, changing) if shared_sets else []
+        retire: list[tuple[SessionView, SessionView]] = []
+        prune: list[SessionView] = []
+        if shared_sets:
+            retire, prune = await self._duplicates(shared_sets, {v.id: v for v in views}, changing)
         retiring = {loser.id for loser, _ in retire}
         released = [v for v in lapsed if v.id not in retiring]
-        await self._apply(views, decisions, retire, released)
+        await self._apply(views, decisions, retire, released, prune)
 
     async def _duplicates(
-        self, set_keys: Sequence[str], known: dict[str, SessionView], changing: frozenset[str]
-    ) -> list[tuple[SessionView, SessionView]]:
+        self, phone_sets: Sequence[tuple[str, str, str]], known: dict[str, SessionView], changing: frozenset[str]
+    ) -> tuple[list[tuple[SessionView, SessionView]], list[SessionView]]:
+        """For phone sets with several members: (loser, winner) pairs to retire, and stale members to drop
+        (gone, deleted or terminal; returned with the set's workspace and phone)."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for key in set_keys:
+            for key, _, _ in phone_sets:
                 pipe.smembers(key)
             groups = [sorted(str(m) for m in members) for members in await pipe.execute()]
         missing = sorted({m for group in groups for m in group if m not in known})
         views = dict(known)
         views.update({v.id: v for v in await self._read(missing)} if missing else {})
         retire: dict[str, tuple[SessionView, SessionView]] = {}
-        for group in groups:
-            winner, losers = pick_duplicates([views[m] for m in group], exclude=changing)
+        prune: list[SessionView] = []
+        for (_, workspace_id, phone), group in zip(phone_sets, groups, strict=True):
+            members = [views[m] for m in group]
+            winner, losers = pick_duplicates(members, exclude=changing)
             if winner is not None:
                 for loser in losers:
                     retire.setdefault(loser.id, (loser, winner))
-        return list(retire.values())
+            prune += [
+                replace(m, workspace_id=workspace_id, phone=phone)
+                for m in members
+                if not m.live and m.id not in changing
+            ]
+        return list(retire.values()), prune
 
     async def _apply(
         self,
@@ -274,12 +286,14 @@ class _Run:
         decisions: dict[str, Decision],
         retire: Sequence[tuple[SessionView, SessionView]],
         released: Sequence[SessionView],
+        prune: Sequence[SessionView],
     ) -> None:
         planned: list[tuple[Rule, SessionView, SessionView | None]] = [
             (rule, v, None) for v in views if (rule := decisions[v.id].rule) is not None
         ]
         planned += [(Rule.DUPLICATE_RETIRED, loser, winner) for loser, winner in retire]
         planned += [(Rule.OWNER_RELEASED, v, None) for v in released]
+        planned += [(Rule.PHONE_SET_PRUNED, v, None) for v in prune]
         if self.dry:
             for rule, view, winner in planned:
                 self._note(rule, view.id, view.workspace_id, self._detail(rule, view, winner))
@@ -330,6 +344,8 @@ class _Run:
             )
         if rule is Rule.OWNER_RELEASED:
             return sessions.CleanupOp("release", view.id, expected=view.owner or "")
+        if rule is Rule.PHONE_SET_PRUNED:
+            return sessions.CleanupOp("unphone", view.id, view.workspace_id, view.phone)
         return sessions.CleanupOp("orphan", view.id)
 
     def _detail(self, rule: Rule, view: SessionView, winner: SessionView | None) -> str:
@@ -339,6 +355,8 @@ class _Run:
             return f"{view.status} -> {STATUS_RULES[rule][0].value} ({STATUS_RULES[rule][1]})"
         if rule is Rule.OWNER_RELEASED:
             return f"owner {view.owner} lost its lease"
+        if rule is Rule.PHONE_SET_PRUNED:
+            return f"no longer live ({view.status or 'gone'}) for phone {view.phone}"
         return ""
 
     def _event_json(self, view: SessionView, status: SessionStatus, reason: str) -> str:

@@ -35,6 +35,7 @@ class Rule(StrEnum):
     DUPLICATE_RETIRED = "duplicates_retired"
     TOMBSTONE_PURGED = "tombstones_purged"
     OWNER_RELEASED = "owners_released"
+    PHONE_SET_PRUNED = "phone_set_entries_pruned"
     ORPHAN_INDEX_ENTRY = "orphan_index_entries"
     AUTH_ARCHIVE_DELETED = "auth_archives_deleted"
     AUTH_S3_OBJECT_DELETED = "auth_s3_objects_deleted"

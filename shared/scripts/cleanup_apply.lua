@@ -11,6 +11,7 @@
 --     its phone's live set and the unowned pool; soft_delete stamps deleted_at_ms; event_json goes to the outbox.
 --   op `purge`: deleted_at_ms still `expected` -> the hash, its index entries and Redis auth archive are deleted.
 --   op `release`: lease absent, owner still `expected`, live -> owner removed, back to the unowned pool.
+--   op `unphone`: the session is gone, deleted or terminal -> it leaves the (workspace, phone) live set.
 --   op `orphan`: the hash is gone -> the index entry is dropped.
 -- Returns one reply per row: 1 applied / 0 not; a purge that applied returns {1, s3_key of its archive or ''}.
 local now = ARGV[1]
@@ -35,7 +36,9 @@ for i = 13, #ARGV, 13 do
       ok = guard[1] == guard_status and guard[2] == guard_at and not guard[3]
     end
     if ok then
-      redis.call('HSET', key, 'status', status, 'reason', reason, 'status_at_ms', now, 'updated_at_ms', now)
+      -- never move status_at_ms backwards (a worker clock ahead of ours), so older reports cannot undo this
+      local at = math.max(tonumber(now), (tonumber(state[2]) or 0) + 1)
+      redis.call('HSET', key, 'status', status, 'reason', reason, 'status_at_ms', at, 'updated_at_ms', now)
       redis.call('HDEL', key, 'qr', 'qr_expires_at', 'pairing_code', 'cleanup_since')
       if soft_delete == '1' then redis.call('HSET', key, 'deleted_at_ms', now) end
       local pk = phone_key(ws, phone)
@@ -67,6 +70,13 @@ for i = 13, #ARGV, 13 do
         redis.call('SADD', KEYS[1], id)
         result = 1
       end
+    end
+  elseif op == 'unphone' then
+    -- a phone set keeps only live sessions: drop a member that is gone, deleted or terminal
+    local state = redis.call('HMGET', key, 'status', 'deleted_at_ms')
+    local pk = phone_key(ws, phone)
+    if pk and (not state[1] or state[2] or is_terminal(state[1])) then
+      result = redis.call('SREM', pk, id)
     end
   elseif op == 'orphan' then
     if redis.call('EXISTS', key) == 0 then

@@ -145,7 +145,7 @@ class CleanupOp:
     `expected` is the status (transition), deleted_at_ms (purge) or owner (release) that must still hold.
     """
 
-    op: Literal["transition", "purge", "release", "orphan"]
+    op: Literal["transition", "purge", "release", "unphone", "orphan"]
     session_id: str
     workspace_id: str = ""
     phone: str | None = None

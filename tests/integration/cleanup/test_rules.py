@@ -302,3 +302,22 @@ async def test_redis_auth_archives_without_a_session_are_deleted(redis: Redis) -
 
 async def _all_keys(redis: Redis) -> list[str]:
     return sorted([str(k) async for k in redis.scan_iter(count=1000)])
+
+
+async def test_phone_sets_keep_only_live_sessions(redis: Redis) -> None:
+    # Given a phone set holding a ready session, a failed one, a tombstone and a session that no longer exists
+    now = now_ms()
+    phone_set = keys.workspace_phone_sessions("1", "628333")
+    await make_session(redis, "ready", SessionStatus.READY, at=now, phone="628333")
+    await make_session(redis, "failed", SessionStatus.FAILED, at=now, phone="628333")
+    await make_session(redis, "tomb", SessionStatus.STOPPED, at=now, phone="628333", deleted_at=now)
+    await redis.sadd(phone_set, "vanished")
+    ingest = Ingest()
+
+    # When cleanup runs
+    result = await run_cleanup(redis, get_settings(), post=ingest.post, now=now)
+
+    # Then only the live session stays in the set, without any status change or event
+    assert await redis.smembers(phone_set) == {"ready"}
+    assert result.counts["phone_set_entries_pruned"] == 3 and ingest.batches == []
+    assert await redis.hget(keys.session("failed"), "status") == "failed"
