@@ -9,10 +9,13 @@ from shared.delivery import replay
 from shared.redis_client import get_redis
 
 
-async def attempts(workspace_id: str, *, event_id: str | None, delivery_id: str | None) -> list[replay.AttemptView]:
+async def attempts(
+    workspace_id: str, *, event_id: str | None, delivery_id: str | None, endpoint_id: str | None
+) -> list[replay.AttemptView]:
     if (event_id is None) == (delivery_id is None):
         raise errors.InvalidRequest("give exactly one of event_id or delivery_id")
-    return await replay.list_attempts(get_redis(), workspace_id, event_id=event_id, delivery_id=delivery_id)
+    views = await replay.list_attempts(get_redis(), workspace_id, event_id=event_id, delivery_id=delivery_id)
+    return [v for v in views if endpoint_id is None or v.endpoint_id == endpoint_id]
 
 
 async def dead_letters(

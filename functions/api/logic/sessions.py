@@ -20,6 +20,7 @@ from shared.commands import (
 from shared.events import SessionStatus
 from shared.ids import new_id
 from shared.redis_client import get_redis
+from shared.settings import get_settings
 from shared.store import sessions
 from shared.store.records import SessionRecord
 
@@ -75,7 +76,7 @@ async def list_sessions(
     page = await sessions.list_workspace_sessions(
         get_redis(),
         workspace_id,
-        limit=limit,
+        limit=min(limit, get_settings().api_page_size_max),
         after=decode_cursor(cursor) if cursor else None,
         statuses=frozenset(status) if status else None,
     )

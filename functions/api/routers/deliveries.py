@@ -21,9 +21,13 @@ async def list_attempts(
     principal: Principal = ReadScope,
     event_id: Annotated[str | None, Query(max_length=200)] = None,
     delivery_id: Annotated[str | None, Query(max_length=200)] = None,
+    endpoint_id: Annotated[str | None, Query(max_length=200)] = None,
 ) -> list[AttemptView]:
-    """Every HTTP attempt of one delivery, or of every delivery of one event (give exactly one id)."""
-    return await deliveries.attempts(principal.workspace_id, event_id=event_id, delivery_id=delivery_id)
+    """Every HTTP attempt of one delivery, or of every delivery of one event (give exactly one id),
+    oldest first; `endpoint_id` narrows an event's attempts to one endpoint."""
+    return await deliveries.attempts(
+        principal.workspace_id, event_id=event_id, delivery_id=delivery_id, endpoint_id=endpoint_id
+    )
 
 
 @router.get("/dead-letters", responses=problems(403))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
+import pytest
 from redis.asyncio import Redis
 
 from functions.api.auth import hash_key
@@ -86,3 +89,27 @@ async def test_a_revoked_key_stops_working_at_once(client: httpx.AsyncClient, te
     assert revoked.status_code == 204
     assert_problem(await client.get("/v1/workspace", headers=spare.headers), 401)
     assert_problem(await client.delete(f"/v1/keys/{spare_id}", headers=tenant.headers), 404)
+
+
+async def test_the_admin_key_can_come_from_secrets_manager(
+    client: httpx.AsyncClient, aws_endpoint: str, env: pytest.MonkeyPatch
+) -> None:
+    # Given the admin key kept in Secrets Manager (LocalStack) rather than in settings
+    from functions.api import auth
+    from shared import aws
+    from tests.conftest import refresh_settings
+
+    name = f"wagw-admin-{uuid.uuid4().hex[:8]}"
+    aws.secrets_manager().create_secret(Name=name, SecretString="from-secrets-manager")
+    env.setenv("WAGW_ADMIN_API_KEY_SECRET_NAME", name)
+    env.setattr(auth, "_admin_cache", None)
+    refresh_settings()
+    try:
+        # Then that key is the admin key, and the settings default is not
+        ok = await client.post(
+            "/v1/admin/workspaces", json={"name": "x"}, headers={"Authorization": "Bearer from-secrets-manager"}
+        )
+        assert ok.status_code == 201
+        assert_problem(await client.post("/v1/admin/workspaces", json={"name": "x"}, headers=ADMIN_HEADERS), 401)
+    finally:
+        aws.secrets_manager().delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)

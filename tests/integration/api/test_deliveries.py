@@ -66,6 +66,10 @@ async def test_dead_letters_and_attempts_are_listed(client: httpx.AsyncClient, t
     by_delivery = await client.get("/v1/deliveries/attempts", params={"delivery_id": ids[0]}, headers=tenant.headers)
     by_event = await client.get("/v1/deliveries/attempts", params={"event_id": "evt_0000"}, headers=tenant.headers)
     assert [a["status_code"] for a in by_delivery.json()] == [500] and by_event.json() == by_delivery.json()
+    elsewhere = await client.get(
+        "/v1/deliveries/attempts", params={"event_id": "evt_0000", "endpoint_id": "ep_other"}, headers=tenant.headers
+    )
+    assert elsewhere.json() == []
 
 
 async def test_attempt_and_dead_letter_queries_need_sane_parameters(client: httpx.AsyncClient, tenant: Tenant) -> None:
