@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from functions.api import problems
 from functions.api.middleware import BodyLimitMiddleware
-from functions.api.routers import admin, console, deliveries, endpoints, messages, sessions, workspace
+from functions.api.routers import admin, console, deliveries, endpoints, health, messages, sessions, workspace
 from shared.settings import get_settings
 
 DESCRIPTION = """The wa-gateway tenant API: WhatsApp sessions, messages, webhook endpoints and deliveries.
@@ -40,6 +40,7 @@ def create_app() -> FastAPI:
     ):
         app.include_router(router)
     app.include_router(console.router)
+    app.include_router(health.router)
     app.add_middleware(BodyLimitMiddleware, limit=get_settings().api_max_body_bytes)
     return app
 

@@ -77,3 +77,27 @@ async def test_a_bug_is_a_500_problem_without_details(
         response = await http.get("/v1/sessions", headers=tenant.headers)
     body = assert_problem(response, 500)
     assert "secret internals" not in response.text and "detail" not in body
+
+
+async def test_health_answers_without_a_key(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+async def test_a_redis_outage_is_a_503_problem(app: FastAPI, tenant: Tenant, env: pytest.MonkeyPatch) -> None:
+    # Given Redis unreachable (a closed port)
+    from shared.local.services import free_port
+    from shared.redis_client import close_redis
+    from tests.conftest import refresh_settings
+
+    await close_redis()
+    env.setenv("WAGW_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    refresh_settings()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as http:
+            response = await http.get("/v1/sessions", headers=tenant.headers)
+        # Then the caller gets a 503 problem with Retry-After, not a bare 500
+        assert_problem(response, 503)
+        assert response.headers["retry-after"] == "5"
+    finally:
+        await close_redis()
