@@ -4,8 +4,8 @@
 -- ARGV[1] now_ms, ARGV[2] terminal statuses (space separated), ARGV[3] session key prefix, ARGV[4] lease key
 --   prefix, ARGV[5] auth archive key prefix, ARGV[6..8] phone-set key parts (a..workspace..b..phone..c),
 --   ARGV[9..10] workspace-sessions key parts (a..workspace..b), ARGV[11..12] worker-set key parts (a..worker..b)
--- Then rows of 13 fields: op, session_id, workspace_id, phone, expected, expected_status_at_ms, status, reason,
---   soft_delete (0/1), event_json, guard_id, guard_status, guard_status_at_ms
+-- ARGV[13] a JSON array of rows, each an array of 13 strings: op, session_id, workspace_id, phone, expected,
+--   expected_status_at_ms, status, reason, soft_delete (0/1), event_json, guard_id, guard_status, guard_status_at_ms
 --   op `transition`: status/status_at_ms still `expected`/`expected_status_at_ms` and not deleted (and the guard
 --     session, if any, still in guard_status at guard_status_at_ms) -> status, reason, status_at_ms = now; leaves
 --     its phone's live set and the unowned pool; soft_delete stamps deleted_at_ms; event_json goes to the outbox.
@@ -23,9 +23,9 @@ end
 local function is_terminal(status) return status and string.find(terminal, ' ' .. status .. ' ', 1, true) end
 
 local out = {}
-for i = 13, #ARGV, 13 do
+for _, row in ipairs(cjson.decode(ARGV[13])) do
   local op, id, ws, phone, expected, expected_at, status, reason, soft_delete, event_json, guard_id, guard_status,
-    guard_at = unpack(ARGV, i, i + 12)
+    guard_at = unpack(row, 1, 13)
   local key = ARGV[3] .. id
   local result = 0
   if op == 'transition' then

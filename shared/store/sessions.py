@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -209,10 +210,10 @@ async def apply_cleanup_ops(
     apply = script(redis, "cleanup_apply")
     replies: list[object] = []
     for start in range(0, len(ops), CLEANUP_OPS_PER_CALL):
-        rows = [field for op in ops[start : start + CLEANUP_OPS_PER_CALL] for field in op.row()]
+        rows = json.dumps([op.row() for op in ops[start : start + CLEANUP_OPS_PER_CALL]], separators=(",", ":"))
         replies += await apply(
             keys=[keys.unowned_sessions(), keys.sessions_index(), outbox_key or NO_PHONE_KEY, keys.auth_index()],
-            args=[*header, *rows],
+            args=[*header, rows],
         )
     return replies
 

@@ -44,10 +44,11 @@ async def _old_system_case(redis: Redis) -> None:
 
 
 async def test_the_scheduled_handler_cleans_and_posts_events_through_the_producer(
-    redis: Redis, env: pytest.MonkeyPatch
+    redis: Redis, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given the old system's case, and ingest reached through shared.producer
+    # Given the old system's case, ingest reached through shared.producer, and metrics on (as in Lambda)
     await _old_system_case(redis)
+    env.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     posted: list[Event] = []
 
     async def post_events(events: Sequence[Event], **_: Any) -> None:
@@ -64,6 +65,9 @@ async def test_the_scheduled_handler_cleans_and_posts_events_through_the_produce
     assert result["events_emitted"] == 2 and result["skipped"] is False
     assert sorted(e.session_id for e in posted) == ["disconnected", "scanning"]
     assert await redis.smembers(keys.workspace_phone_sessions("1", PHONE)) == {"connected"}
+    # And the counts per rule went out as CloudWatch metrics (EMF)
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf and emf[-1]["CleanupQrTimedOut"] == [1.0] and emf[-1]["CleanupDuplicatesRetired"] == [1.0]
 
 
 async def test_wagw_cleanup_dry_run_shows_the_plan_then_the_real_run_applies_it(
