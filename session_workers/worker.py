@@ -206,12 +206,11 @@ class Worker:
         for task in self._loops:
             task.cancel()
         for session in list(self.sessions.values()):
-            session.abort("killed")
-        for task in list(self._background):
-            task.cancel()
+            session.abort("killed")  # cancels its tasks; its page is closed by close_after_kill (the OS would)
 
     async def close_after_kill(self) -> None:
-        await asyncio.gather(*self._loops, *self._background, return_exceptions=True)
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await asyncio.wait(list(self._background), timeout=10) if self._background else None
         await self._close_resources()
 
     async def _close_resources(self) -> None:

@@ -113,16 +113,15 @@ class IngestStub:
             return [
                 e
                 for e in self.events
-                if (event_type is None or e["type"] == event_type) and (session_id is None or e["session_id"] == session_id)
+                if (event_type is None or e["type"] == event_type)
+                and (session_id is None or e["session_id"] == session_id)
             ]
 
     def statuses(self, session_id: str) -> list[str]:
         return [e["data"]["status"] for e in self.select("session.status", session_id)]
 
-    async def wait_for(
-        self, predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition"
-    ) -> Any:
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, predicate: Callable[[], Any], within: float = 30.0, what: str = "condition") -> Any:
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             value = predicate()
             if value:
