@@ -166,6 +166,7 @@ async function refreshDetail() {
   $("detail-reason").textContent = session.reason || "—";
   $("detail-owner").textContent = session.owner || "—";
   $("pairing-code").textContent = session.pairing_code || "—";
+  $("pairing-code").classList.toggle("code", Boolean(session.pairing_code));
   if (CONNECTED.has(session.status)) {
     showQr(null);
     $("connected").classList.remove("hidden");

@@ -1,7 +1,9 @@
 """The console in real headless Chromium against the app under uvicorn and real Redis.
 
 The worker's side is played the way ingest applies worker events to the session hash
-(shared.store.sessions.set_qr / apply_status), so the page is driven by exactly what it polls.
+(shared.store.sessions.set_qr / apply_status), so the page is driven by exactly what it polls: this is
+where QR rotation is checked (the simulator rotates every 20 s). test_console_e2e.py drives the same page
+through a real worker and the simulator.
 """
 
 from __future__ import annotations
@@ -82,8 +84,6 @@ async def test_qr_follows_rotation_and_turns_connected_when_scanned(
     await expect(qr).to_be_hidden()
     await expect(page.locator("#detail-status")).to_have_text("ready")
     await expect(page.locator(f'#sessions tr[data-session-id="{session_id}"] .badge')).to_have_text("ready")
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOT), full_page=True)
 
 
 async def test_pairing_code_view(browser: Browser, served: ServedApp, tenant: Tenant, redis: Redis) -> None:
