@@ -43,14 +43,17 @@ def _flag(app: cdk.App, key: str, default: bool) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes")
 
 
-def environment_config(app: cdk.App) -> EnvironmentConfig:
-    environments: dict[str, Any] | None = app.node.try_get_context(ENVIRONMENTS_KEY)
+def select_environment(environments: dict[str, Any] | None, name: Any) -> EnvironmentConfig:
+    """The typed settings of environment `name` from the `wagw:environments` context."""
     if not environments:
         raise ValueError(f"cdk.json has no '{ENVIRONMENTS_KEY}' context")
-    name = app.node.try_get_context("env")
     if name not in environments:
         raise ValueError(f"choose an environment with -c env=<name>, one of: {', '.join(environments)} (got {name!r})")
     return EnvironmentConfig.model_validate({"name": name, **environments[name]})
+
+
+def environment_config(app: cdk.App) -> EnvironmentConfig:
+    return select_environment(app.node.try_get_context(ENVIRONMENTS_KEY), app.node.try_get_context("env"))
 
 
 def build(app: cdk.App) -> WaGatewayStack:

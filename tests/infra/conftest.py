@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,16 +43,6 @@ class Synthesized:
     def of_type(self, type_: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v["Type"] == type_}
 
-    def one(self, type_: str, logical_prefix: str) -> tuple[str, dict[str, Any]]:
-        found = {k: v for k, v in self.of_type(type_).items() if k.startswith(logical_prefix)}
-        assert len(found) == 1, f"expected one {type_} named {logical_prefix}*, found {sorted(found)}"
-        return next(iter(found.items()))
-
-    def template(self) -> Any:
-        from aws_cdk.assertions import Template
-
-        return Template.from_json(self.json)
-
 
 def cli_environment() -> dict[str, str]:
     return {
@@ -63,7 +54,7 @@ def cli_environment() -> dict[str, str]:
     }
 
 
-def cli_synth(env: str, outdir: Path) -> Synthesized:
+def cli_command(env: str, outdir: Path) -> list[str]:
     command = [
         str(CDK_CLI),
         "synth",
@@ -78,36 +69,53 @@ def cli_synth(env: str, outdir: Path) -> Synthesized:
     ]
     if os.environ.get("WAGW_CDK_APP"):  # a development hook: another app command (e.g. over a scratch tree)
         command += ["--app", os.environ["WAGW_CDK_APP"]]
-    started = time.monotonic()
-    result = subprocess.run(
-        command,
-        cwd=REPO_ROOT,
-        env=cli_environment(),
-        capture_output=True,
-        text=True,
-        timeout=SYNTH_TIMEOUT_SECONDS,
-        check=False,
-    )
-    seconds = time.monotonic() - started
-    assert result.returncode == 0, f"cdk synth -c env={env} failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
-    template = json.loads((outdir / f"WaGateway-{env}.template.json").read_text())
-    return Synthesized(env=env, outdir=outdir, seconds=seconds, json=template)
+    return command
 
 
 class SynthCache:
+    """Starts `cdk synth` for every environment at once (the CLI runs one app process each), then hands out the
+    results as tests ask for them: one synth per environment per session."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._started = time.monotonic()
+        self._running = {
+            env: subprocess.Popen(
+                cli_command(env, root / env),
+                cwd=REPO_ROOT,
+                env=cli_environment(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for env in ENVIRONMENTS
+        }
         self._done: dict[str, Synthesized] = {}
 
     def __call__(self, env: str) -> Synthesized:
         if env not in self._done:
-            self._done[env] = cli_synth(env, self.root / env)
+            process = self._running[env]
+            stdout, stderr = process.communicate(timeout=SYNTH_TIMEOUT_SECONDS)
+            assert process.returncode == 0, f"cdk synth -c env={env} failed:\n{stdout[-4000:]}\n{stderr[-8000:]}"
+            outdir = self.root / env
+            template = json.loads((outdir / f"WaGateway-{env}.template.json").read_text())
+            self._done[env] = Synthesized(env, outdir, time.monotonic() - self._started, template)
         return self._done[env]
+
+    def close(self) -> None:
+        for process in self._running.values():
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthCache:
-    return SynthCache(tmp_path_factory.mktemp("cdk"))
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynthCache]:
+    cache = SynthCache(tmp_path_factory.mktemp("cdk"))
+    try:
+        yield cache
+    finally:
+        cache.close()
 
 
 @pytest.fixture(scope="session", params=ENVIRONMENTS)

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from infra import bundling
-from infra.app import ENVIRONMENTS_KEY, cdk_json_context
+from infra.app import ENVIRONMENTS_KEY, cdk_json_context, select_environment
 from infra.config import EnvironmentConfig
 from tests.infra.conftest import ENVIRONMENTS, REPO_ROOT
 
@@ -51,14 +51,11 @@ def test_deliver_timeout_cannot_drift_from_the_topology(environments: dict[str, 
         EnvironmentConfig.model_validate({"name": "dev", **raw})
 
 
-def test_unknown_environment_is_refused_with_the_choices() -> None:
-    import aws_cdk as cdk
-
-    from infra.app import environment_config
-
-    app = cdk.App(context={ENVIRONMENTS_KEY: cdk_json_context()[ENVIRONMENTS_KEY], "env": "qa"})
+def test_unknown_environment_is_refused_with_the_choices(environments: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="dev, staging, prod"):
-        environment_config(app)
+        select_environment(environments, "qa")
+    with pytest.raises(ValueError, match="-c env=<name>"):
+        select_environment(environments, None)
 
 
 def test_lambda_requirements_are_the_pinned_runtime_dependencies_minus_cli_and_browser() -> None:
