@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
+from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
 from infra.components.api import Api
@@ -22,9 +22,18 @@ from infra.nag import acknowledge_findings
 
 class WaGatewayStack(Stack):
     def __init__(
-        self, scope: Construct, id: str, *, config: EnvironmentConfig, install_dependencies: bool, **kwargs: object
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: EnvironmentConfig,
+        install_dependencies: bool,
+        env: Environment,
+        description: str,
     ) -> None:
-        super().__init__(scope, id, termination_protection=config.termination_protection, **kwargs)  # type: ignore[arg-type]
+        super().__init__(
+            scope, id, env=env, description=description, termination_protection=config.termination_protection
+        )
         self.config = config
         Tags.of(self).add("project", "wa-gateway")
         Tags.of(self).add("environment", config.name)
@@ -92,6 +101,7 @@ class WaGatewayStack(Stack):
             api=self.api,
             workers=self.workers,
             redis=self.redis,
+            removal_policy=removal,
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the public API")

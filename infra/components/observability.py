@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -32,10 +32,17 @@ class Observability(Construct):
         api: Api,
         workers: Workers,
         redis: Redis,
+        removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
         # CloudWatch can publish to an encrypted topic only with a customer managed key that lets it.
-        key = kms.Key(self, "AlarmsKey", description="wa-gateway alarm topic", enable_key_rotation=True)
+        key = kms.Key(
+            self,
+            "AlarmsKey",
+            description="wa-gateway alarm topic",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
