@@ -251,6 +251,20 @@ def enqueue(queue_url: str, messages: list[DeliveryMessage]) -> float:
     return time.perf_counter() - started
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a live process (Linux /proc), 0 when unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+LOCALSTACK_PID: int | None = None
+
+
 def queue_depth(url: str) -> int:
     names = [
         "ApproximateNumberOfMessages",
@@ -340,6 +354,7 @@ def run_phase(
     messages = make_messages(name, count)
     receiver = None if outage_seconds else start_receiver(port, secret, fail_rate, stall_rate)
     enqueue_seconds = enqueue(queue_url, messages)
+    localstack_cpu = cpu_seconds(LOCALSTACK_PID)
     pool = start_workers(queue_url, workers, threads)
     started = time.time()
     returned_at = None
@@ -352,6 +367,11 @@ def run_phase(
         finished = time.time()
         time.sleep(2)  # let the last acknowledgements land before counting what is left
         stats = receiver_stats(port)
+        cpu = {
+            "deliver_workers": sum(cpu_seconds(p.pid) for p in pool.processes),
+            "localstack": cpu_seconds(LOCALSTACK_PID) - localstack_cpu,
+            "receiver": cpu_seconds(receiver.pid if receiver else None),
+        }
     finally:
         pool.close()
         if receiver is not None:
@@ -376,6 +396,7 @@ def run_phase(
         "deliveries_per_s": round(unique / active, 1) if active else None,
         "seconds_to_all_delivered": round(finished - started, 1),
         "seconds_after_return": round(finished - returned_at, 1) if returned_at else None,
+        "cpu_ms_per_delivery": {k: round(1000 * v / max(1, unique), 2) for k, v in cpu.items()},
         "dlq_messages": queue_depth(dlq_url),
         "queue_left": queue_depth(queue_url),
         **leftovers,
@@ -400,6 +421,8 @@ def main() -> int:
     os.environ["WAGW_ENV"] = "dev"
     redis_server = services.start_redis()
     localstack = services.start_localstack()
+    global LOCALSTACK_PID
+    LOCALSTACK_PID = localstack.process.pid
     os.environ.update(services.aws_test_environment(localstack.url))
     concurrency = args.workers * args.threads * 10
     phases = args.phases.split(",")
