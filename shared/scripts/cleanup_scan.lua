@@ -39,7 +39,8 @@ end
 
 local now = tonumber(ARGV[4])
 local qr_timeout, disconnected_after, retention = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local terminal = ' ' .. ARGV[8] .. ' '
+local terminal = {}
+for status in string.gmatch(ARGV[8], '%S+') do terminal[status] = true end
 local timeouts = {qr = qr_timeout, pairing = qr_timeout, disconnected = disconnected_after}
 local out = {#page / 2, page[#page - 1] or '', page[#page] or ''}
 for i = 1, #page, 2 do
@@ -71,12 +72,13 @@ for i = 1, #page, 2 do
       redis.call('HDEL', ARGV[9] .. id, 'cleanup_since')  -- left the timed status: the marker is stale
       since = nil
     end
-    if status and not string.find(terminal, ' ' .. status .. ' ', 1, true) then
+    if status and not terminal[status] then
       if owner then
         lease = redis.call('EXISTS', ARGV[10] .. id)
         if lease == 0 then wanted = true end
       end
-      if phone and ws then
+      -- duplicates only matter next to a ready session: its phone set is read and the others retired
+      if status == 'ready' and phone and ws then
         set_size = redis.call('SCARD', ARGV[11] .. ws .. ARGV[12] .. phone .. ARGV[13])
         if set_size > 1 then wanted = true end
       end

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum

@@ -321,3 +321,15 @@ async def test_phone_sets_keep_only_live_sessions(redis: Redis) -> None:
     assert await redis.smembers(phone_set) == {"ready"}
     assert result.counts["phone_set_entries_pruned"] == 3 and ingest.batches == []
     assert await redis.hget(keys.session("failed"), "status") == "failed"
+
+
+async def test_a_session_whose_ids_cannot_travel_in_an_event_is_still_cleaned(redis: Redis) -> None:
+    # Given a stale QR session stored with a workspace id the event envelope refuses
+    now = now_ms()
+    await make_session(redis, "s", SessionStatus.QR, at=now - DAY, workspace_id="bad workspace!")
+    ingest = Ingest()
+    # When cleanup runs
+    result = await run_cleanup(redis, get_settings(), post=ingest.post, now=now)
+    # Then the session is stopped, no malformed event is sent, and the error is counted
+    assert await redis.hget(keys.session("s"), "status") == "failed"
+    assert ingest.batches == [] and result.errors == 1
