@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     api_key_rotation_grace_seconds: int = Field(default=3600, ge=0)
     api_endpoint_secret_overlap_seconds: int = Field(default=24 * 3600, ge=0)
     api_test_ping_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How long one API process trusts an API key it has looked up (0: ask Redis on every request); a key
+    # revoked elsewhere stops working within this many seconds, at once in the process that revoked it.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0)
 
     # Cleanup (functions/cleanup, `wagw cleanup`).
     qr_timeout_seconds: int = Field(default=1800, gt=0)

@@ -30,10 +30,11 @@ def create_app() -> FastAPI:
         openapi_url="/openapi.json",
     )
     problems.install(app)
+    # Matched in order: the hot send route first.
     for router in (
+        messages.router,
         workspace.router,
         sessions.router,
-        messages.router,
         endpoints.router,
         deliveries.router,
         admin.router,

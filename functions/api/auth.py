@@ -50,10 +50,36 @@ class Principal:
     scopes: frozenset[str]
 
 
+# Keys this process looked up recently: key hash -> (trusted until, monotonic; record). Only keys that
+# exist are kept; revocation in this process drops them at once (`forget`), elsewhere within the TTL.
+_KEY_CACHE_MAX = 10_000
+_key_cache: dict[str, tuple[float, ApiKeyRecord]] = {}
+
+
+def forget(key_hash: str) -> None:
+    _key_cache.pop(key_hash, None)
+
+
+async def _lookup(key_hash: str) -> ApiKeyRecord | None:
+    ttl = get_settings().api_key_cache_seconds
+    now = time.monotonic()
+    cached = _key_cache.get(key_hash)
+    if cached is not None and cached[0] > now and cached[1].live():
+        return cached[1]
+    record = await api_keys.api_key_by_hash(get_redis(), key_hash)
+    if record is None or ttl <= 0:
+        _key_cache.pop(key_hash, None)
+        return record
+    if len(_key_cache) >= _KEY_CACHE_MAX:
+        _key_cache.clear()
+    _key_cache[key_hash] = (now + ttl, record)
+    return record
+
+
 async def authenticate(credentials: HTTPAuthorizationCredentials | None) -> ApiKeyRecord:
     if credentials is None or not credentials.credentials:
         raise errors.Unauthenticated("send a workspace API key as 'Authorization: Bearer <key>'")
-    record = await api_keys.api_key_by_hash(get_redis(), hash_key(credentials.credentials))
+    record = await _lookup(hash_key(credentials.credentials))
     if record is None:
         raise errors.Unauthenticated("the API key is unknown, revoked or expired")
     return record

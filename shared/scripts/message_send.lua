@@ -1,12 +1,21 @@
--- Accept an outgoing message in one step: idempotent on the client's id, then the session's send
--- limit (a token bucket refilled continuously, `limit` tokens a minute, on the server's clock), then the
--- message record, its index entry and the send command on the session's stream.
+-- Accept an outgoing message in one step: the session must exist in the caller's workspace (not deleted);
+-- a message already stored for the client's id comes back as it is; a session in a refused status takes
+-- nothing new; then the session's send limit (a token bucket refilled continuously, `limit` tokens a
+-- minute, on the server's clock); then the message record, its index entry and the send command on the
+-- session's stream.
 -- KEYS[1] client id -> message id, KEYS[2] message hash, KEYS[3] session's message index,
--- KEYS[4] session's send-rate bucket (hash), KEYS[5] session's command stream
--- ARGV: message_id, ttl_seconds, created_ms, limit_per_minute, command_json, stream_maxlen, field, value, ...
--- Returns {'existing', message_id} | {'limited', retry_after_ms} | {'created', message_id}
+-- KEYS[4] session's send-rate bucket (hash), KEYS[5] session's command stream, KEYS[6] session hash
+-- ARGV: message_id, ttl_seconds, created_ms, limit_per_minute, command_json, stream_maxlen, workspace_id,
+--       refused statuses (space separated), field, value, ...
+-- Returns {'no_session', ''} | {'existing', message_id} | {'refused', status} | {'limited', retry_after_ms}
+--       | {'created', message_id}
+local session = redis.call('HMGET', KEYS[6], 'workspace_id', 'deleted_at_ms', 'status')
+if not session[1] or session[1] ~= ARGV[7] or session[2] then return {'no_session', ''} end
 local existing = redis.call('GET', KEYS[1])
 if existing then return {'existing', existing} end
+for status in string.gmatch(ARGV[8], '%S+') do
+  if status == session[3] then return {'refused', status} end
+end
 local limit = tonumber(ARGV[4])
 local per_ms = limit / 60000
 local clock = redis.call('TIME')
@@ -22,7 +31,7 @@ redis.call('HSET', KEYS[4], 'tokens', tostring(tokens - 1), 'at_ms', tostring(ma
 redis.call('PEXPIRE', KEYS[4], 120000)
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 local fields = {}
-for i = 7, #ARGV do table.insert(fields, ARGV[i]) end
+for i = 9, #ARGV do table.insert(fields, ARGV[i]) end
 redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])

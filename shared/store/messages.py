@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -130,6 +131,8 @@ class SendOutcome(StrEnum):
     CREATED = "created"
     EXISTING = "existing"
     LIMITED = "limited"
+    NO_SESSION = "no_session"
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True)
@@ -137,12 +140,19 @@ class QueuedMessage:
     outcome: SendOutcome
     record: MessageRecord | None
     retry_after_ms: int = 0
+    session_status: str | None = None
 
 
-async def queue_message(redis: Redis, record: MessageRecord, *, limit_per_minute: int) -> QueuedMessage:
-    """Accept a message for sending in one step: a message already stored for this client id is returned
-    as it is (no token spent); otherwise the session's send limit is charged and the record, its index
-    entry and the worker's SendTextCommand are written together, or nothing is written when limited."""
+async def queue_message(
+    redis: Redis, record: MessageRecord, *, limit_per_minute: int, refused_statuses: Iterable[str] = ()
+) -> QueuedMessage:
+    """Accept a message for sending in one step (one round trip).
+
+    NO_SESSION: the session does not exist, is deleted or is another workspace's. EXISTING: a message
+    already stored for this client id, returned as it is (no token spent). REFUSED: the session's status
+    is one of `refused_statuses`. LIMITED: the session's send limit is spent (`retry_after_ms`).
+    CREATED: the record, its index entry and the worker's SendTextCommand were written together.
+    Nothing is written in the other cases."""
     command = SendTextCommand(
         session_id=record.session_id,
         message_id=record.id,
@@ -158,6 +168,7 @@ async def queue_message(redis: Redis, record: MessageRecord, *, limit_per_minute
             keys.session_messages(record.session_id),
             keys.send_rate(record.session_id),
             keys.session_commands(record.session_id),
+            keys.session(record.session_id),
         ],
         args=[
             record.id,
@@ -166,10 +177,16 @@ async def queue_message(redis: Redis, record: MessageRecord, *, limit_per_minute
             limit_per_minute,
             command.model_dump_json(),
             COMMAND_STREAM_MAXLEN,
+            record.workspace_id,
+            " ".join(refused_statuses),
             *[item for pair in fields.items() for item in pair],
         ],
     )
     outcome, value = SendOutcome(str(result[0])), str(result[1])
+    if outcome is SendOutcome.NO_SESSION:
+        return QueuedMessage(outcome, None)
+    if outcome is SendOutcome.REFUSED:
+        return QueuedMessage(outcome, None, session_status=value)
     if outcome is SendOutcome.LIMITED:
         return QueuedMessage(outcome, None, retry_after_ms=int(value))
     if outcome is SendOutcome.CREATED:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from functions.api import errors
-from functions.api.logic.sessions import CANNOT_SEND, owned_session
+from functions.api.logic.sessions import CANNOT_SEND
 from shared.ids import new_id
 from shared.redis_client import get_redis
 from shared.settings import get_settings
@@ -21,10 +21,8 @@ def chat_id(to: str) -> str:
 async def send_text(
     workspace_id: str, session_id: str, *, to: str, text: str, client_message_id: str
 ) -> tuple[MessageRecord, bool]:
-    """Returns (message, created); an earlier message with the same client id comes back unchanged."""
-    session = await owned_session(workspace_id, session_id)
-    if session.status in CANNOT_SEND:
-        raise errors.Conflict(f"session {session_id} is {session.status.value}; it cannot send")
+    """Returns (message, created); an earlier message with the same client id comes back unchanged.
+    The session's ownership and status are checked inside the same Redis step that stores the message."""
     record = MessageRecord(
         id=new_id("msg"),
         workspace_id=workspace_id,
@@ -34,8 +32,15 @@ async def send_text(
         client_message_id=client_message_id,
     )
     result = await messages.queue_message(
-        get_redis(), record, limit_per_minute=get_settings().api_send_limit_per_minute
+        get_redis(),
+        record,
+        limit_per_minute=get_settings().api_send_limit_per_minute,
+        refused_statuses=sorted(s.value for s in CANNOT_SEND),
     )
+    if result.outcome is SendOutcome.NO_SESSION:
+        raise errors.NotFound("session", session_id)
+    if result.outcome is SendOutcome.REFUSED:
+        raise errors.Conflict(f"session {session_id} is {result.session_status}; it cannot send")
     if result.outcome is SendOutcome.LIMITED:
         seconds = max(1, math.ceil(result.retry_after_ms / 1000))
         raise errors.RateLimited(f"session {session_id} reached its send limit; retry in {seconds} s", seconds)

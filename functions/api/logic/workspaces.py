@@ -57,8 +57,11 @@ async def rotate_key(workspace_id: str, key_id: str, grace_seconds: int | None) 
     deadline = now_ms() + grace * 1000
     if old.expires_at_ms is None or old.expires_at_ms > deadline:
         await api_keys.expire_api_key(get_redis(), old, deadline)
+        auth.forget(old.key_hash)
     return new, key
 
 
 async def revoke_key(workspace_id: str, key_id: str) -> None:
-    await api_keys.revoke_api_key(get_redis(), await _owned_key(workspace_id, key_id))
+    record = await _owned_key(workspace_id, key_id)
+    await api_keys.revoke_api_key(get_redis(), record)
+    auth.forget(record.key_hash)
