@@ -16,7 +16,8 @@ from shared.observability import logger, metrics, tracer
 from shared.redis_client import close_redis, get_redis
 from shared.settings import get_settings
 
-# Stop starting new pages this long before Lambda's own timeout, to finish the page, post events, unlock.
+# Stop starting new pages this long before Lambda's own timeout (at most a quarter of the time left), to
+# finish the page, post the events and release the lock.
 SAFETY_MARGIN_SECONDS = 20.0
 
 
@@ -39,7 +40,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     scheduled = parse(event=event, model=EventBridgeModel)
     dry_run = bool(scheduled.detail.get("dry_run", False)) if isinstance(scheduled.detail, dict) else False
     remaining_ms = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
-    deadline = time.monotonic() + remaining_ms / 1000 - SAFETY_MARGIN_SECONDS if remaining_ms else None
+    deadline = None
+    if remaining_ms:
+        remaining = remaining_ms / 1000
+        deadline = time.monotonic() + remaining - min(SAFETY_MARGIN_SECONDS, remaining / 4)
     result = asyncio.run(_run(RunOptions(dry_run=dry_run, deadline=deadline)))
     if not result.dry_run:
         metrics.add_metric(name="CleanupSkipped", unit=MetricUnit.Count, value=int(result.skipped))
