@@ -58,8 +58,8 @@ async def test_s3_archives_of_missing_sessions_are_deleted(redis: Redis, bucket:
     for name in names:
         s3.put_object(Bucket=bucket, Key=name, Body=b"archive")
 
-    # When cleanup runs
-    result = await run_cleanup(redis, get_settings(), post=Ingest().post, now=now)
+    # When cleanup runs a little later (the grace period for fresh uploads is 0 here)
+    result = await run_cleanup(redis, get_settings(), post=Ingest().post, now=now_ms() + 2000)
 
     # Then only the live and the restorable sessions' archives are left, in S3 and in Redis
     left = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
@@ -67,3 +67,17 @@ async def test_s3_archives_of_missing_sessions_are_deleted(redis: Redis, bucket:
     assert not await redis.exists(keys.session_auth("ses_idx"), keys.session_auth("ses_old"))
     assert await redis.scard(keys.auth_index()) == 0
     assert result.counts["auth_s3_objects_deleted"] == 4 and result.errors == 0
+
+
+async def test_fresh_uploads_are_left_alone_during_the_grace_period(
+    redis: Redis, bucket: str, env: pytest.MonkeyPatch
+) -> None:
+    # Given an archive just uploaded for a session cleanup cannot see (yet), and a one-hour grace period
+    env.setenv("WAGW_CLEANUP_S3_GRACE_SECONDS", "3600")
+    refresh_settings()
+    aws.s3().put_object(Bucket=bucket, Key="auth/ses_new.tar.zst", Body=b"archive")
+    # When cleanup runs
+    result = await run_cleanup(redis, get_settings(), post=Ingest().post)
+    # Then the object stays
+    assert [o["Key"] for o in aws.s3().list_objects_v2(Bucket=bucket)["Contents"]] == ["auth/ses_new.tar.zst"]
+    assert result.s3_objects_checked == 1 and result.counts["auth_s3_objects_deleted"] == 0
