@@ -3,13 +3,16 @@
 -- KEYS[1] unowned set, KEYS[2] sessions index, KEYS[3] outbox list (or a dummy key), KEYS[4] auth index
 -- ARGV[1] now_ms, ARGV[2] terminal statuses (space separated), ARGV[3] session key prefix, ARGV[4] lease key
 --   prefix, ARGV[5] auth archive key prefix, ARGV[6..8] phone-set key parts (a..workspace..b..phone..c),
---   ARGV[9..10] workspace-sessions key parts (a..workspace..b), ARGV[11..12] worker-set key parts (a..worker..b)
--- ARGV[13] a JSON array of rows, each an array of 13 strings: op, session_id, workspace_id, phone, expected,
+--   ARGV[9..10] workspace-sessions key parts (a..workspace..b), ARGV[11..12] worker-set key parts (a..worker..b),
+--   ARGV[13..14] command-stream key parts, ARGV[15..16] message-index key parts, ARGV[17..18] fence key parts
+--   (each a..session_id..b)
+-- ARGV[19] a JSON array of rows, each an array of 13 strings: op, session_id, workspace_id, phone, expected,
 --   expected_status_at_ms, status, reason, soft_delete (0/1), event_json, guard_id, guard_status, guard_status_at_ms
 --   op `transition`: status/status_at_ms still `expected`/`expected_status_at_ms` and not deleted (and the guard
 --     session, if any, still in guard_status at guard_status_at_ms) -> status, reason, status_at_ms = now; leaves
 --     its phone's live set and the unowned pool; soft_delete stamps deleted_at_ms; event_json goes to the outbox.
---   op `purge`: deleted_at_ms still `expected` -> the hash, its index entries and Redis auth archive are deleted.
+--   op `purge`: deleted_at_ms still `expected` -> the hash, its index entries, its Redis auth archive, command
+--     stream, message index and fence (none of which expire) are deleted.
 --   op `release`: lease absent, owner still `expected`, live -> owner removed, back to the unowned pool.
 --   op `unphone`: the session is gone, deleted or terminal -> it leaves the (workspace, phone) live set.
 --   op `orphan`: the hash is gone -> the index entry is dropped.
@@ -23,7 +26,7 @@ end
 local function is_terminal(status) return status and string.find(terminal, ' ' .. status .. ' ', 1, true) end
 
 local out = {}
-for _, row in ipairs(cjson.decode(ARGV[13])) do
+for _, row in ipairs(cjson.decode(ARGV[19])) do
   local op, id, ws, phone, expected, expected_at, status, reason, soft_delete, event_json, guard_id, guard_status,
     guard_at = unpack(row, 1, 13)
   local key = ARGV[3] .. id
@@ -52,7 +55,7 @@ for _, row in ipairs(cjson.decode(ARGV[13])) do
       local auth = ARGV[5] .. id
       local s3_key = ''
       if redis.call('TYPE', auth).ok == 'hash' then s3_key = redis.call('HGET', auth, 's3_key') or '' end
-      redis.call('DEL', key, auth)
+      redis.call('DEL', key, auth, ARGV[13] .. id .. ARGV[14], ARGV[15] .. id .. ARGV[16], ARGV[17] .. id .. ARGV[18])
       redis.call('ZREM', KEYS[2], id)
       redis.call('ZREM', ARGV[9] .. ws .. ARGV[10], id)
       local pk = phone_key(ws, phone)

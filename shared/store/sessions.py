@@ -206,6 +206,9 @@ async def apply_cleanup_ops(
         *key_parts(keys.workspace_phone_sessions, 2),
         *key_parts(keys.workspace_sessions, 1),
         *key_parts(keys.worker_sessions, 1),
+        *key_parts(keys.session_commands, 1),
+        *key_parts(keys.session_messages, 1),
+        *key_parts(keys.session_fence, 1),
     ]
     apply = script(redis, "cleanup_apply")
     replies: list[object] = []
@@ -258,7 +261,8 @@ async def soft_delete_session(
 
 
 async def purge_session(redis: Redis, session: SessionRecord) -> bool:
-    """Remove a tombstoned session for good (hash, indexes, Redis auth archive) unless it was restored since."""
+    """Remove a tombstoned session for good (hash, indexes, Redis auth archive, command stream, message index,
+    fence) unless it was restored since."""
     if session.deleted_at_ms is None:
         return False
     op = CleanupOp("purge", session.id, session.workspace_id, session.phone, expected=str(session.deleted_at_ms))

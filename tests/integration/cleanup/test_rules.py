@@ -115,12 +115,21 @@ async def test_expired_tombstones_are_purged_with_their_auth_archive(redis: Redi
     await make_session(redis, "young", SessionStatus.STOPPED, at=now - 6 * DAY, deleted_at=now - 6 * DAY)
     await redis.hset(keys.session_auth("old"), mapping={"kind": "profile", "data": "x"})
     await redis.sadd(keys.auth_index(), "old")
+    await redis.xadd(keys.session_commands("old"), {"command": "{}"})
+    await redis.zadd(keys.session_messages("old"), {"msg_1": 1})
+    await redis.set(keys.session_fence("old"), 3)
 
     # When cleanup runs
     result = await run_cleanup(redis, get_settings(), RunOptions(s3_enabled=False), post=Ingest().post, now=now)
 
     # Then the old one is gone from every index, with its archive; the young one is kept
-    assert not await redis.exists(keys.session("old"), keys.session_auth("old"))
+    assert not await redis.exists(
+        keys.session("old"),
+        keys.session_auth("old"),
+        keys.session_commands("old"),
+        keys.session_messages("old"),
+        keys.session_fence("old"),
+    )
     assert await redis.zscore(keys.sessions_index(), "old") is None
     assert await redis.zscore(keys.workspace_sessions("1"), "old") is None
     assert not await redis.sismember(keys.auth_index(), "old")
