@@ -398,27 +398,32 @@ class _Run:
             raws = [str(r) for r in await self.redis.lrange(outbox, 0, size - 1)]
             if not raws:
                 break
-            events: list[Event] = []
+            readable: list[tuple[str, Event]] = []
             for raw in raws:
                 try:
-                    events.append(event_adapter.validate_json(raw))
+                    readable.append((raw, event_adapter.validate_json(raw)))
                 except ValidationError:
                     logger.error("dropping an unreadable event from the cleanup outbox", extra={"raw": raw[:500]})
                     self.result.errors += 1
+            events = [event for _, event in readable]
             try:
                 response = await self.post(events) if events else None
             except Exception as exc:  # the whole batch stays queued for the next run
                 logger.warning("posting cleanup events failed; they stay queued", extra={"error": repr(exc)})
                 self.result.errors += 1
                 return
-            throttled = {str(r.id) for r in getattr(response, "results", None) or [] if str(r.outcome) == "throttled"}
-            retry = [raw for raw, event in zip(raws, events, strict=False) if event.id in throttled]
+            outcomes = {str(r.id): str(r.outcome) for r in getattr(response, "results", None) or []}
+            retry = [raw for raw, event in readable if outcomes.get(event.id) == "throttled"]
+            refused = [event.id for event in events if outcomes.get(event.id) == "rejected"]
+            if refused:
+                logger.error("ingest rejected cleanup events", extra={"event_ids": refused[:20]})
+                self.result.errors += len(refused)
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.ltrim(outbox, len(raws), -1)
                 if retry:
                     pipe.rpush(outbox, *retry)
                 await pipe.execute()
-            self.result.events_emitted += len(events) - len(retry)
+            self.result.events_emitted += len(events) - len(retry) - len(refused)
             remaining -= len(raws)
 
     # Auth archives ----------------------------------------------------------------------------------

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 from redis.asyncio import Redis
 
 from functions.cleanup.logic import RunOptions, run_cleanup
 from shared import redis_keys as keys
-from shared.events import SessionStatus
+from shared.events import Event, SessionStatus
+from shared.producer import EventResult, IngestResponse, Outcome
 from shared.settings import get_settings
 from shared.store import sessions
 from shared.store.records import now_ms
@@ -342,3 +344,25 @@ async def test_a_session_whose_ids_cannot_travel_in_an_event_is_still_cleaned(re
     # Then the session is stopped, no malformed event is sent, and the error is counted
     assert await redis.hget(keys.session("s"), "status") == "failed"
     assert ingest.batches == [] and result.errors == 1
+
+
+async def test_events_ingest_throttles_are_posted_again_by_the_next_run(redis: Redis) -> None:
+    # Given two stale sessions, and ingest throttling the event of one of them
+    now = now_ms()
+    await make_session(redis, "a", SessionStatus.QR, at=now - DAY)
+    await make_session(redis, "b", SessionStatus.QR, at=now - DAY)
+    posted: list[str] = []
+
+    async def throttling(events: Sequence[Event]) -> IngestResponse:
+        posted.extend(e.session_id for e in events)
+        outcome = {"a": Outcome.THROTTLED, "b": Outcome.ACCEPTED}
+        return IngestResponse(results=[EventResult(id=e.id, outcome=outcome[e.session_id]) for e in events])
+
+    # When cleanup runs, then runs again
+    first = await run_cleanup(redis, get_settings(), post=throttling, now=now)
+    second = await run_cleanup(redis, get_settings(), post=Ingest().post, now=now)
+
+    # Then the throttled event waited in the outbox and went out with the second run, with the same id
+    assert first.events_emitted == 1 and first.events_pending == 1
+    assert second.events_emitted == 1 and second.events_pending == 0
+    assert sorted(posted) == ["a", "b"]
