@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from shared.events import Event, event_to_dict
 from shared.ids import new_id
+from shared.producer_keys import producer_keys
 from shared.settings import get_settings
 from shared.signing import sign
 
@@ -51,10 +52,11 @@ def encode_batch(events: Sequence[Event]) -> bytes:
 
 
 def signed_request(events: Sequence[Event], key_name: str | None = None) -> tuple[bytes, dict[str, str]]:
-    settings = get_settings()
-    name = key_name or next(iter(settings.producer_keys))
+    """Sign with the named key, or the newest (last listed) one: rotation adds a key, then drops the old."""
+    keys = producer_keys()
+    name = key_name or list(keys)[-1]
     body = encode_batch(events)
-    headers = sign([settings.producer_keys[name].get_secret_value()], new_id("batch"), body).as_dict()
+    headers = sign([keys[name]], new_id("batch"), body).as_dict()
     return body, {**headers, "content-type": "application/json"}
 
 

@@ -14,11 +14,11 @@ from redis.asyncio import Redis
 from functions.ingest import fanout, state
 from functions.ingest.errors import InvalidBatch, PayloadTooLarge, QueueUnavailable, Unauthenticated, UnknownTenant
 from functions.ingest.models import EventBatch
-from functions.ingest.producer_keys import producer_keys
 from shared import throttle
 from shared.events import EVENT_TYPES, Event, throttle_class
 from shared.observability import logger, metrics
 from shared.producer import EventResult, IngestResponse, Outcome
+from shared.producer_keys import producer_keys
 from shared.settings import get_settings
 from shared.signing import SignatureError, verify
 from shared.store.sessions import session_workspaces

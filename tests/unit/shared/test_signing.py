@@ -69,3 +69,20 @@ def test_tampered_body_is_refused_by_both() -> None:
         verify({"k": secret}, headers, BODY + b" ")
     with pytest.raises(WebhookVerificationError):
         Webhook(secret).verify(BODY + b" ", headers)
+
+
+def test_producer_signs_with_the_newest_key(env: pytest.MonkeyPatch) -> None:
+    import json
+
+    from shared.events import parse_event
+    from shared.producer import signed_request
+    from shared.settings import get_settings
+    from tests.fixtures import load_event
+
+    old, new = generate_secret(), generate_secret()
+    env.setenv("WAGW_PRODUCER_KEYS", json.dumps({"2026-10": old, "2026-11": new}))
+    get_settings.cache_clear()
+    body, headers = signed_request([parse_event(load_event("typing"))])
+    assert verify({"new": new}, headers, body) == "new"
+    with pytest.raises(SignatureError):
+        verify({"old": old}, headers, body)

@@ -1,4 +1,5 @@
-"""Producer signing keys: a Secrets Manager secret in AWS (JSON name -> whsec_), settings locally."""
+"""Producer signing keys (ingest verifies with all of them, producers sign with the newest): a Secrets
+Manager secret in AWS (a JSON object, name -> whsec_ secret, newest last), settings locally."""
 
 from __future__ import annotations
 
