@@ -44,9 +44,15 @@ class Synthesized:
         return {k: v for k, v in self.resources.items() if v["Type"] == type_}
 
 
-def cli_environment() -> dict[str, str]:
+# CDK's built-in template validation (CloudFormationValidatePlugin) costs ~10 s of CPU per synth; cfn-lint covers
+# the same ground in test_synth.py, so it runs for prod only (cdk-nag, a plugin of ours, runs for all three).
+BUILTIN_VALIDATION = {"dev": False, "staging": False, "prod": True}
+
+
+def cli_environment(env: str) -> dict[str, str]:
     return {
         **os.environ,
+        "CDK_VALIDATION": "true" if BUILTIN_VALIDATION[env] else "false",
         "CDK_DISABLE_VERSION_CHECK": "1",
         "CDK_DISABLE_CLI_TELEMETRY": "true",
         "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "20",
@@ -83,7 +89,7 @@ class SynthCache:
             env: subprocess.Popen(
                 cli_command(env, root / env),
                 cwd=REPO_ROOT,
-                env=cli_environment(),
+                env=cli_environment(env),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
