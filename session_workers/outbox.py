@@ -159,7 +159,8 @@ class OutboxPoster:
             if wake is not None:
                 wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), delay)
+                    async with asyncio.timeout(delay):  # (wait_for can swallow a cancel on 3.11)
+                        await wake.wait()
             else:
                 await asyncio.sleep(delay)
 

@@ -182,9 +182,7 @@ class Worker:
         drained = False
         with contextlib.suppress(RedisError, OSError):
             drained = await self.poster.drain_all(deadline - 1)
-        for task in self._loops:
-            task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self._cancel_loops()
         with contextlib.suppress(RedisError, OSError):
             if drained and not self.sessions:
                 await script(self.redis, "worker_deregister")(
@@ -208,8 +206,16 @@ class Worker:
         for session in list(self.sessions.values()):
             session.abort("killed")  # cancels its tasks; its page is closed by close_after_kill (the OS would)
 
+    async def _cancel_loops(self) -> None:
+        """Cancel the loops and wait until they are gone (re-cancelling: a cancel can be swallowed in a race)."""
+        pending = {t for t in self._loops if not t.done()}
+        while pending:
+            for task in pending:
+                task.cancel()
+            _done, pending = await asyncio.wait(pending, timeout=1)
+
     async def close_after_kill(self) -> None:
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self._cancel_loops()
         await asyncio.wait(list(self._background), timeout=10) if self._background else None
         await self._close_resources()
 

@@ -1,0 +1,212 @@
+"""Sessions on the simulator with real Chromium, `context` strategy: one browser for the whole module."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+import zstandard
+from redis.asyncio import Redis
+
+from session_workers.browser import SharedBrowserHost
+from session_workers.simulator import SimulatorServer
+from session_workers.simulator.ingest_stub import IngestStub
+from session_workers.worker import Worker
+from shared import redis_keys as keys
+from shared.commands import RequestPairingCodeCommand, SendTextCommand, enqueue_command
+from shared.settings import get_settings
+from tests.integration.session_workers.conftest import control, eventually, new_session, scan_latest_qr, sim_state
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+async def host() -> AsyncIterator[SharedBrowserHost]:
+    shared = SharedBrowserHost(get_settings().model_copy(update={"auth_strategy": "context"}))
+    await shared.start()
+    try:
+        yield shared
+    finally:
+        await shared.close()
+
+
+@pytest.fixture
+async def worker(
+    worker_env: pytest.MonkeyPatch, host: SharedBrowserHost, workers: list[Worker]
+) -> AsyncIterator[Worker]:
+    worker_env.setenv("WAGW_AUTH_STRATEGY", "context")
+    get_settings.cache_clear()
+    started = Worker(get_settings(), host=host, health_port=None)
+    workers.append(started)
+    await started.start()
+    yield started
+
+
+async def test_qr_scan_ready_send_ack_inbound_offline_conflict_logout(
+    redis: Redis, worker: Worker, sim: SimulatorServer, stub: IngestStub
+) -> None:
+    phone = "15550000101"
+    sid = await new_session(redis, "sess_life")
+    # Given the session shows rotating QR codes
+    await stub.wait_for(lambda: len(stub.select("session.qr", sid)) >= 2, 20, "a rotated QR")
+    attempts = [e["data"]["attempt"] for e in stub.select("session.qr", sid)]
+    assert attempts == sorted(attempts) and attempts[0] == 1
+    # When the phone scans it
+    await scan_latest_qr(stub, sim, sid, phone)
+    # Then it is authenticated, then ready with the phone; the worker owns it and saved its auth
+    await stub.wait_for(lambda: "ready" in stub.statuses(sid), 20, "ready")
+    assert stub.statuses(sid)[-2:] == ["authenticated", "ready"]
+    assert stub.select("session.status", sid)[-1]["data"]["phone"] == phone
+    assert await redis.hget(keys.session(sid), "owner") == worker.worker_id
+    assert await redis.get(keys.session_lease(sid)) == worker.worker_id
+    await eventually(lambda: redis.exists(keys.session_auth(sid)), what="auth saved")
+    assert await redis.sismember(keys.auth_index(), sid)
+
+    # When the tenant sends a text, twice with the same client message id
+    for command_id in ("cmd_a", "cmd_b"):
+        await enqueue_command(
+            redis,
+            SendTextCommand(
+                command_id=command_id,
+                session_id=sid,
+                message_id="msg_1",
+                client_message_id="order-1",
+                to="15557770001",
+                text="hello",
+            ),
+        )
+    # Then it goes out once, reported as message.sent with WhatsApp's id
+    sent = await stub.wait_for(lambda: stub.select("message.sent", sid), 20, "message.sent")
+    wa_id = sent[0]["data"]["message_id"]
+    assert wa_id.startswith("true_15557770001@c.us_") and sent[0]["data"]["client_message_id"] == "order-1"
+
+    async def both_commands_done() -> bool:
+        groups = await redis.xinfo_groups(keys.session_commands(sid))
+        return bool(groups) and groups[0]["pending"] == 0 and groups[0]["entries-read"] == 2
+
+    await eventually(both_commands_done, what="both commands acknowledged")
+    assert len(stub.select("message.sent", sid)) == 1
+    assert (await sim_state(sim))["stats"]["sends"] == 1
+
+    # When the recipient reads it, and a contact writes
+    await control(sim, "ack", phone=phone, message_id=wa_id, ack=3)
+    await control(sim, "inbound", phone=phone, sender="15557770001@c.us", body="hi back")
+    # Then the ack and the inbound message are reported
+    acks = await stub.wait_for(lambda: stub.select("message.ack", sid), 20, "message.ack")
+    assert acks[0]["data"] == {"message_id": wa_id, "chat_id": "15557770001@c.us", "ack": 3}
+    received = await stub.wait_for(lambda: stub.select("message.received", sid), 20, "message.received")
+    assert received[0]["data"]["body"] == "hi back" and received[0]["data"]["from"] == "15557770001@c.us"
+
+    # When the phone goes offline and back, then the account is opened elsewhere
+    await control(sim, "offline", phone=phone)
+    await stub.wait_for(lambda: stub.statuses(sid)[-1] == "disconnected", 20, "disconnected")
+    await control(sim, "online", phone=phone)
+    await stub.wait_for(lambda: stub.statuses(sid)[-1] == "ready", 20, "ready again")
+    await control(sim, "conflict", phone=phone)
+    await stub.wait_for(lambda: stub.statuses(sid)[-1] == "conflict", 20, "conflict")
+    reasons = [e["data"]["reason"] for e in stub.select("session.status", sid)]
+    assert "offline" in reasons and "opened_elsewhere" in reasons and "reconnected" in reasons
+
+    # When the user logs the linked device out from the phone
+    await control(sim, "logout", phone=phone)
+    # Then the session is logged out with a reason, its auth is gone and the worker let it go (parked)
+    await stub.wait_for(lambda: stub.statuses(sid)[-1] == "logged_out", 20, "logged_out")
+    assert stub.select("session.status", sid)[-1]["data"]["reason"] == "user_initiated"
+    await eventually(lambda: sid not in worker.sessions, what="session released")
+    assert not await redis.exists(keys.session_auth(sid), keys.session_lease(sid))
+    assert not await redis.sismember(keys.auth_index(), sid)
+    assert not await redis.sismember(keys.unowned_sessions(), sid)
+    assert await redis.hget(keys.session(sid), "owner") is None
+
+
+async def test_login_by_pairing_code(redis: Redis, worker: Worker, sim: SimulatorServer, stub: IngestStub) -> None:
+    sid = await new_session(redis, "sess_pair")
+    await stub.wait_for(lambda: stub.select("session.qr", sid), 20, "QR first")
+    # When the tenant asks for a pairing code and the user types it on the phone
+    await enqueue_command(redis, RequestPairingCodeCommand(session_id=sid, phone="+1 555 000 0202"))
+    codes = await stub.wait_for(lambda: stub.select("session.pairing_code", sid), 20, "pairing code")
+    await control(sim, "pair", code=codes[-1]["data"]["code"])
+    # Then the session becomes ready for that phone
+    await stub.wait_for(lambda: "ready" in stub.statuses(sid), 20, "ready")
+    assert stub.select("session.status", sid)[-1]["data"]["phone"] == "15550000202"
+
+
+async def test_context_strategy_loses_the_cryptokey_and_needs_a_new_scan(
+    redis: Redis, worker: Worker, host: SharedBrowserHost, sim: SimulatorServer, stub: IngestStub
+) -> None:
+    phone = "15550000303"
+    sid = await new_session(redis, "sess_ctxloss")
+    await scan_latest_qr(stub, sim, sid, phone)
+    await stub.wait_for(lambda: "ready" in stub.statuses(sid), 20, "ready")
+    # When the worker stops gracefully (auth saved with storage_state(indexed_db=True)) and another restores it
+    await worker.stop()
+    binary = Redis.from_url(get_settings().redis_url)
+    raw = await binary.hget(keys.session_auth(sid), "data")
+    await binary.aclose()
+    assert raw is not None
+    state = json.loads(zstandard.ZstdDecompressor().decompress(raw))
+    # Then the archive kept the localStorage token, but the IndexedDB record's CryptoKey came back as {}
+    origins = {o["origin"]: o for o in state["origins"]}
+    origin = next(iter(origins.values()))
+    assert any(item["name"] == "WASecretBundle" for item in origin["localStorage"])
+    record = next(
+        r
+        for db in origin["indexedDB"]
+        if db["name"] == "wawc"
+        for store in db["stores"]
+        for r in store["records"]
+        if r["key"] == "auth"
+    )
+    fields = {f["k"]: f["v"] for f in record["valueEncoded"]["o"]}  # Playwright's serialised form
+    assert fields["device_id"].startswith("dev_")
+    assert fields["key"]["o"] == []  # the non-extractable CryptoKey was saved as an empty object
+    qrs_before = len(stub.select("session.qr", sid))
+    failed_before = (await sim_state(sim))["stats"]["failed_logins"]
+    second = Worker(get_settings(), host=host, health_port=None)
+    await second.start()
+    try:
+        # And the restored page cannot log in: it shows a QR code again
+        await stub.wait_for(lambda: len(stub.select("session.qr", sid)) > qrs_before, 20, "a new QR")
+        assert stub.statuses(sid).count("ready") == 1
+        assert (await sim_state(sim))["stats"]["failed_logins"] == failed_before  # it never got to sign
+    finally:
+        await second.stop()
+
+
+async def test_renderer_crash_reopens_the_page_and_a_crash_loop_fails_the_session(
+    redis: Redis, worker_env: pytest.MonkeyPatch, host: SharedBrowserHost, sim: SimulatorServer, stub: IngestStub
+) -> None:
+    worker_env.setenv("WAGW_CRASH_LOOP_LIMIT", "2")
+    worker_env.setenv("WAGW_AUTH_STRATEGY", "context")
+    get_settings.cache_clear()
+    worker = Worker(get_settings(), host=host, health_port=None)
+    await worker.start()
+    try:
+        sid = await new_session(redis, "sess_crash")
+        await scan_latest_qr(stub, sim, sid, "15550000404")
+        await stub.wait_for(lambda: "ready" in stub.statuses(sid), 20, "ready")
+
+        async def crash_renderer() -> None:
+            page = worker.sessions[sid].driver.page  # type: ignore[attr-defined]
+            cdp = await page.context.new_cdp_session(page)
+            with pytest.raises(Exception):  # noqa: B017 - the target dies under the call
+                await cdp.send("Page.crash")
+
+        # When the renderer crashes once
+        await crash_renderer()
+        # Then the page is reopened in the same context and the session is ready again, without a QR
+        await stub.wait_for(lambda: stub.statuses(sid).count("ready") >= 2, 20, "ready after a crash")
+        assert "renderer_crash" in [e["data"]["reason"] for e in stub.select("session.status", sid)]
+        assert len(stub.select("session.qr", sid)) == 1
+        # When it crashes again within the window
+        await crash_renderer()
+        # Then the session is failed with the reason instead of looping, and released
+        await stub.wait_for(lambda: stub.statuses(sid)[-1] == "failed", 20, "failed")
+        assert stub.select("session.status", sid)[-1]["data"]["reason"] == "crash_loop:renderer"
+        await eventually(lambda: sid not in worker.sessions, what="released")
+        assert worker.metrics.restarts >= 1
+    finally:
+        await worker.stop()
+        await asyncio.sleep(0)
