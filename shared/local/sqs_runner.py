@@ -11,6 +11,11 @@ redrive policy moves them to the DLQ after maxReceiveCount receives.
     poller.stop()
     # or step by step (tests):
     result = poller.poll_once()   # -> PollResult(received, deleted, failed, crashed)
+
+Each thread calls the handler synchronously, as Lambda does. Powertools' async batch processor runs its
+records with `asyncio.run` (a new loop per call) unless `LAMBDA_TASK_ROOT` is set, in which case it keeps
+one loop per thread, as in a warm Lambda container, and per-loop clients (Redis, httpx) are reused across
+invocations. A long-running local process (`make run`, bench/) may set it; tests need not.
 """
 
 from __future__ import annotations

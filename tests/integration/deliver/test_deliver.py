@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from redis.asyncio import Redis
@@ -184,3 +185,20 @@ async def test_poison_record_is_left_for_sqs_redrive(
 
 def _statuses(received: list[Received]) -> list[int]:
     return [r.status for r in received]
+
+
+async def test_retry_after_longer_than_the_schedule_is_honoured(
+    redis: Redis, queues: Any, receiver: Receiver, poller: SqsPoller, fast_schedule: None
+) -> None:
+    # Given a receiver that first answers 429 with Retry-After: 3 (the schedule says 1 s)
+    receiver.reply = lambda r: Reply(429, headers={"Retry-After": "3"}) if len(receiver.received) == 0 else Reply()
+    endpoint = await put_endpoint(redis, make_endpoint(receiver))
+    message = make_message(endpoint)
+    enqueue(queues.deliveries_url, message)
+    # When polled until delivered
+    await drain(poller, lambda: 200 in receiver.statuses())
+    # Then the second attempt was scheduled 3 s after the first, not 1 s
+    first, second = await store.attempts_of(redis, message.delivery_id)
+    assert first.status_code == 429 and first.next_attempt_at is not None
+    assert 2.9 <= (first.next_attempt_at - first.at).total_seconds() <= 4.5
+    assert second.at >= first.next_attempt_at - timedelta(seconds=1)
