@@ -26,7 +26,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
-CONNECTED_GRACE_SECONDS = 3.0
+CONNECTED_GRACE_SECONDS = 1.5  # between two polls of a live page
 POLL_HOLD_SECONDS = 10.0
 
 
@@ -308,6 +308,7 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
     async def poll(client_id: str, request: Request) -> dict[str, Any]:
         client = sim.client(client_id)
         client.polls += 1
+        gone = False
         try:
             deadline = time.monotonic() + POLL_HOLD_SECONDS
             while not client.events and time.monotonic() < deadline:
@@ -316,12 +317,13 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
                     await asyncio.wait_for(client.wake.wait(), 0.5)
                 except TimeoutError:
                     if await request.is_disconnected():
+                        gone = True
                         break
             events, client.events = client.events, []
             return {"events": events}
         finally:
             client.polls -= 1
-            client.last_seen = time.monotonic()
+            client.last_seen = 0.0 if gone else time.monotonic()
 
     @app.post("/api/link_code")
     async def link_code(body: LinkCodeBody) -> dict[str, str]:
