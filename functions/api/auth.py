@@ -11,10 +11,9 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from functions.api import errors
@@ -27,7 +26,6 @@ from shared.store.records import ApiKeyRecord
 KEY_PREFIX = "wagw_sk_"
 SCOPES = ("read", "send", "manage")
 
-_bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey", description="a workspace API key")
 _admin_bearer = HTTPBearer(auto_error=False, scheme_name="AdminKey", description="the operator's admin key")
 
 
@@ -85,19 +83,21 @@ async def authenticate(credentials: HTTPAuthorizationCredentials | None) -> ApiK
     return record
 
 
-def require(scope: str) -> Callable[[HTTPAuthorizationCredentials | None], Awaitable[Principal]]:
-    """A dependency: the caller's workspace, if its key has `scope`."""
-    if scope not in SCOPES:
-        raise ValueError(f"unknown scope {scope!r}")
+class ScopedKey(HTTPBearer):
+    """The dependency for routes that need a workspace key with `scope`: one FastAPI dependency (a security
+    scheme, so OpenAPI documents it) that reads the header, finds the key and checks the scope."""
 
-    async def dependency(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
-        record = await authenticate(credentials)
-        if scope not in record.scopes:
-            raise errors.MissingScope(scope)
+    def __init__(self, scope: str) -> None:
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}")
+        super().__init__(auto_error=False, scheme_name="ApiKey", description=f"a workspace API key ({scope})")
+        self.scope = scope
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        record = await authenticate(await super().__call__(request))
+        if self.scope not in record.scopes:
+            raise errors.MissingScope(self.scope)
         return Principal(workspace_id=record.workspace_id, key_id=record.id, scopes=frozenset(record.scopes))
-
-    dependency.__name__ = f"require_{scope}"
-    return dependency
 
 
 # Admin key: from settings locally, from Secrets Manager when a secret name is configured ---------
@@ -128,6 +128,6 @@ async def require_admin(credentials: HTTPAuthorizationCredentials | None = Depen
         raise errors.Unauthenticated("the admin key does not match")
 
 
-ReadScope = Depends(require("read"))
-SendScope = Depends(require("send"))
-ManageScope = Depends(require("manage"))
+ReadScope = Depends(ScopedKey("read"))
+SendScope = Depends(ScopedKey("send"))
+ManageScope = Depends(ScopedKey("manage"))

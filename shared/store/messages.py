@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -143,16 +144,11 @@ class QueuedMessage:
     session_status: str | None = None
 
 
-async def queue_message(
-    redis: Redis, record: MessageRecord, *, limit_per_minute: int, refused_statuses: Iterable[str] = ()
-) -> QueuedMessage:
-    """Accept a message for sending in one step (one round trip).
-
-    NO_SESSION: the session does not exist, is deleted or is another workspace's. EXISTING: a message
-    already stored for this client id, returned as it is (no token spent). REFUSED: the session's status
-    is one of `refused_statuses`. LIMITED: the session's send limit is spent (`retry_after_ms`).
-    CREATED: the record, its index entry and the worker's SendTextCommand were written together.
-    Nothing is written in the other cases."""
+def queue_message_call(
+    record: MessageRecord, *, limit_per_minute: int, refused_statuses: Iterable[str] = ()
+) -> tuple[list[str], list[str | int]]:
+    """The (keys, args) of the `message_send` script for `record`: for callers that batch many sends
+    into one round trip (`shared.scripts.run_many`); `read_queue_result` reads each reply."""
     command = SendTextCommand(
         session_id=record.session_id,
         message_id=record.id,
@@ -160,9 +156,8 @@ async def queue_message(
         to=record.to,
         text=record.text,
     )
-    fields = record.to_hash()
-    result = await script(redis, "message_send")(
-        keys=[
+    return (
+        [
             keys.client_message(record.session_id, record.client_message_id),
             keys.message(record.id),
             keys.session_messages(record.session_id),
@@ -170,7 +165,7 @@ async def queue_message(
             keys.session_commands(record.session_id),
             keys.session(record.session_id),
         ],
-        args=[
+        [
             record.id,
             MESSAGE_TTL_SECONDS,
             record.created_at_ms,
@@ -179,9 +174,12 @@ async def queue_message(
             COMMAND_STREAM_MAXLEN,
             record.workspace_id,
             " ".join(refused_statuses),
-            *[item for pair in fields.items() for item in pair],
+            json.dumps(record.to_hash(), separators=(",", ":")),
         ],
     )
+
+
+async def read_queue_result(redis: Redis, record: MessageRecord, result: Sequence[object]) -> QueuedMessage:
     outcome, value = SendOutcome(str(result[0])), str(result[1])
     if outcome is SendOutcome.NO_SESSION:
         return QueuedMessage(outcome, None)
@@ -195,3 +193,18 @@ async def queue_message(
     if existing is None:
         raise LookupError(f"message {value} vanished")
     return QueuedMessage(outcome, existing)
+
+
+async def queue_message(
+    redis: Redis, record: MessageRecord, *, limit_per_minute: int, refused_statuses: Iterable[str] = ()
+) -> QueuedMessage:
+    """Accept a message for sending in one step (one round trip).
+
+    NO_SESSION: the session does not exist, is deleted or is another workspace's. EXISTING: a message
+    already stored for this client id, returned as it is (no token spent). REFUSED: the session's status
+    is one of `refused_statuses`. LIMITED: the session's send limit is spent (`retry_after_ms`).
+    CREATED: the record, its index entry and the worker's SendTextCommand were written together.
+    Nothing is written in the other cases."""
+    call_keys, args = queue_message_call(record, limit_per_minute=limit_per_minute, refused_statuses=refused_statuses)
+    result = await script(redis, "message_send")(keys=call_keys, args=args)
+    return await read_queue_result(redis, record, result)

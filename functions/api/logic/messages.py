@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 
-from functions.api import errors
+from functions.api import batching, errors
 from functions.api.logic.sessions import CANNOT_SEND
 from shared.ids import new_id
 from shared.redis_client import get_redis
 from shared.settings import get_settings
 from shared.store import messages
 from shared.store.messages import MessageRecord, SendOutcome
+
+REFUSED = sorted(s.value for s in CANNOT_SEND)
 
 
 def chat_id(to: str) -> str:
@@ -31,12 +33,11 @@ async def send_text(
         text=text,
         client_message_id=client_message_id,
     )
-    result = await messages.queue_message(
-        get_redis(),
-        record,
-        limit_per_minute=get_settings().api_send_limit_per_minute,
-        refused_statuses=sorted(s.value for s in CANNOT_SEND),
+    redis = get_redis()
+    call_keys, args = messages.queue_message_call(
+        record, limit_per_minute=get_settings().api_send_limit_per_minute, refused_statuses=REFUSED
     )
+    result = await messages.read_queue_result(redis, record, await batching.message_send.run(redis, call_keys, args))
     if result.outcome is SendOutcome.NO_SESSION:
         raise errors.NotFound("session", session_id)
     if result.outcome is SendOutcome.REFUSED:
