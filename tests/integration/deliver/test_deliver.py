@@ -202,3 +202,37 @@ async def test_retry_after_longer_than_the_schedule_is_honoured(
     assert first.status_code == 429 and first.next_attempt_at is not None
     assert 2.9 <= (first.next_attempt_at - first.at).total_seconds() <= 4.5
     assert second.at >= first.next_attempt_at - timedelta(seconds=1)
+
+
+async def test_redirects_are_not_followed_and_count_as_failures(
+    redis: Redis, queues: Any, receiver: Receiver, poller: SqsPoller, fast_schedule: None
+) -> None:
+    # Given a receiver that first redirects elsewhere
+    receiver.reply = lambda r: (
+        Reply(302, headers={"Location": "/elsewhere"}) if len(receiver.received) == 0 else Reply()
+    )
+    endpoint = await put_endpoint(redis, make_endpoint(receiver))
+    message = make_message(endpoint)
+    enqueue(queues.deliveries_url, message)
+    # When polled until delivered
+    await drain(poller, lambda: 200 in receiver.statuses())
+    # Then the redirect was never followed: both requests went to the endpoint's own URL, the 302 was retried
+    assert [r.path for r in receiver.received] == ["/hooks/ep_1", "/hooks/ep_1"]
+    attempts = await store.attempts_of(redis, message.delivery_id)
+    assert [(a.status_code, a.outcome) for a in attempts] == [(302, "retry_scheduled"), (200, "delivered")]
+
+
+async def test_an_expired_secret_no_longer_signs(
+    redis: Redis, queues: Any, receiver: Receiver, poller: SqsPoller, fast_schedule: None
+) -> None:
+    # Given an endpoint whose first secret expired (rotation finished) and whose second is active
+    endpoint = make_endpoint(receiver)
+    endpoint.secrets[0].expires_at_ms = 1
+    await put_endpoint(redis, endpoint)
+    enqueue(queues.deliveries_url, make_message(endpoint))
+    # When delivered
+    await drain(poller, lambda: len(receiver.received) == 1)
+    # Then only the active secret's signature is present
+    (got,) = receiver.received
+    assert got.verified_by == [1]
+    assert len(got.headers["webhook-signature"].split()) == 1
