@@ -236,3 +236,36 @@ async def test_an_expired_secret_no_longer_signs(
     (got,) = receiver.received
     assert got.verified_by == [1]
     assert len(got.headers["webhook-signature"].split()) == 1
+
+
+async def test_a_crash_after_scheduling_the_retry_neither_loses_nor_forks_the_delivery(
+    redis: Redis, queues: Any, receiver: Receiver, poller: SqsPoller, fast_schedule: None, env: Any
+) -> None:
+    # Given a receiver that fails once, a queue that shows failed records again after 2 s,
+    # and a deliver function that crashes right after it has sent the retry (before recording the attempt)
+    from shared import aws
+
+    aws.sqs().set_queue_attributes(QueueUrl=queues.deliveries_url, Attributes={"VisibilityTimeout": "2"})
+    receiver.reply = lambda r: Reply(500) if len(receiver.received) == 0 else Reply()
+    real_finish = store.finish_attempt
+    calls = {"n": 0}
+
+    async def crash_once(*args: Any, **kwargs: Any) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("crash between the retry send and the state update")
+        return await real_finish(*args, **kwargs)
+
+    env.setattr(store, "finish_attempt", crash_once)
+    endpoint = await put_endpoint(redis, make_endpoint(receiver))
+    message = make_message(endpoint)
+    enqueue(queues.deliveries_url, message)
+    # When polled until the crashed record came back and was dealt with
+    results = await drain(poller, lambda: 200 in receiver.statuses() and poller.totals["deleted"] >= 2)
+    await drain(poller, lambda: poller.totals["received"] >= 3, within=10)
+    # Then the crashed record was reported failed and came back, but the receiver saw just two requests:
+    # the failed attempt and the delivered retry (the returning copy of attempt 1 is recognised as stale)
+    assert sum(r.failed for r in results) >= 1
+    assert receiver.statuses() == [500, 200]
+    state = await store.delivery_state(redis, message.delivery_id)
+    assert state["status"] == "delivered" and state["finished"] == "2"
