@@ -142,6 +142,9 @@ class LocalSystem:
             "WAGW_INGEST_URL": self.ingest_url,
             "WAGW_AUTH_STRATEGY": self.options.auth_strategy,
             "POWERTOOLS_METRICS_DISABLED": "true",
+            # Powertools then keeps one event loop per poller thread, as in a Lambda container, so the
+            # deliver function's Redis and httpx clients live across invocations.
+            "LAMBDA_TASK_ROOT": str(REPO_ROOT),
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
         }
         if self.options.retry_schedule:
