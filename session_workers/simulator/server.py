@@ -113,7 +113,7 @@ class SimulatorState:
 
     def deliver(self, device: Device, event: dict[str, Any]) -> None:
         client = self.clients.get(device.active_client or "")
-        if client is None:
+        if client is None or client.device_id != device.device_id:
             device.pending.append(event)
         else:
             client.push(event)
@@ -123,6 +123,10 @@ class SimulatorState:
         if previous is not None and previous is not client:
             if previous.connected():
                 self.stats.conflicts += 1
+            # Messages the previous page never fetched are delivered to the new one (the server keeps them).
+            undelivered = [e for e in previous.events if e["type"] in ("message", "ack")]
+            previous.events = [e for e in previous.events if e["type"] not in ("message", "ack")]
+            device.pending[:0] = undelivered
             previous.push({"type": "conflict"})
             previous.device_id = None
         device.active_client = client.client_id
@@ -319,6 +323,9 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
                     if await request.is_disconnected():
                         gone = True
                         break
+            if await request.is_disconnected():  # the page is gone: keep its events for whoever logs in next
+                gone = True
+                return {"events": []}
             events, client.events = client.events, []
             return {"events": events}
         finally:
