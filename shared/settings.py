@@ -115,36 +115,6 @@ class Settings(BaseSettings):
     auth_backup_interval_seconds: float = Field(default=60.0, gt=0)
     auth_inline_max_bytes: int = Field(default=512 * 1024, ge=0)  # larger archives go to S3 (auth_bucket)
     profiles_dir: str | None = None  # where `profile` keeps live profiles; None: a temporary directory
-    lease_ttl_ms: int = Field(default=8000, ge=200)
-    heartbeat_interval_ms: int = Field(default=2000, ge=50)
-    lease_safety_margin_ms: int = Field(default=2000, ge=0)  # stop driving this long before the lease could lapse
-    claim_interval_ms: int = Field(default=1000, ge=50)
-    qr_refresh_limit: int = Field(default=5, ge=1)  # unscanned QR codes before `failed` / `qr_timeout`
-    qr_ttl_seconds: int = Field(default=20, ge=1)
-    crash_loop_limit: int = Field(default=3, ge=1)  # crashes within the window before `failed` / `crash_loop`
-    crash_loop_window_seconds: float = Field(default=300.0, gt=0)
-    send_ready_timeout_seconds: float = Field(default=60.0, gt=0)
-    health_port: int = 8090
-    whatsapp_url: str = "https://web.whatsapp.com/"
-    wa_js_path: str = "node_modules/@wppconnect/wa-js/dist/wppconnect-wa.js"
-    wa_js_inject: Literal["auto", "always", "never"] = "auto"  # auto: only on *.whatsapp.com
-    user_agent: str = (
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36"
-    )
-    outbox_batch_size: int = Field(default=100, ge=1, le=100)
-    outbox_backoff_max_seconds: float = Field(default=60.0, gt=0)
-    stop_timeout_seconds: float = Field(default=25.0, gt=0)  # ECS stopTimeout is 30 s by default
-    metrics_interval_seconds: float = Field(default=60.0, gt=0)
-
-    # Session workers (session_workers/, `python -m session_workers`) ---------------------------------
-    worker_id: str | None = None  # None: "<hostname>-<random>", unique per start
-    worker_capacity: int = Field(default=50, ge=1)
-    chromium_path: str = "/usr/lib/chromium/chromium-headless-shell"
-    chromium_args: list[str] = Field(default_factory=lambda: ["--disable-quic", "--disable-dev-shm-usage"])
-    auth_strategy: Literal["profile", "context"] = "profile"
-    auth_backup_interval_seconds: float = Field(default=60.0, gt=0)
-    auth_inline_max_bytes: int = Field(default=512 * 1024, ge=0)  # larger archives go to S3 (auth_bucket)
-    profiles_dir: str | None = None  # where `profile` keeps live profiles; None: a temporary directory
     lease_ttl_ms: int = Field(default=6000, ge=200)
     heartbeat_interval_ms: int = Field(default=1500, ge=50)
     lease_safety_margin_ms: int = Field(default=1500, ge=0)  # stop driving this long before the lease could lapse
