@@ -34,15 +34,15 @@ HEALTH_PORT = 8090
 SERVICE_NAME = "wagw-session-workers"
 SESSIONS_METRIC = "ActiveSessions"
 
-# The build context is the repository root; keep out what the image never needs (and what would make the asset
-# hash slow: virtualenvs, node_modules, caches). The wa-js bundle is the one file of node_modules kept.
+# The build context is the repository root; the Dockerfile copies package*.json (npm ci of wa-js in a build stage),
+# pyproject.toml, shared/ and session_workers/. Keep out everything else, above all what would make the asset hash
+# slow (virtualenvs, node_modules, caches).
 BUILD_CONTEXT_EXCLUDES = [
     ".git",
     ".venv",
     ".tools",
     "cdk.out",
     "node_modules",
-    "!node_modules/@wppconnect/wa-js/dist/wppconnect-wa.js",
     "**/__pycache__",
     "**/*.pyc",
     "*.egg-info",

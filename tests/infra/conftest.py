@@ -61,7 +61,7 @@ def cli_environment(env: str) -> dict[str, str]:
 
 
 def cli_command(env: str, outdir: Path) -> list[str]:
-    command = [
+    return [
         str(CDK_CLI),
         "synth",
         "--context",
@@ -73,9 +73,6 @@ def cli_command(env: str, outdir: Path) -> list[str]:
         "--no-notices",
         "--quiet",
     ]
-    if os.environ.get("WAGW_CDK_APP"):  # a development hook: another app command (e.g. over a scratch tree)
-        command += ["--app", os.environ["WAGW_CDK_APP"]]
-    return command
 
 
 class SynthCache:

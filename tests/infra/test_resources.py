@@ -327,8 +327,9 @@ def test_worker_image_is_built_from_the_session_workers_dockerfile(each_env: Syn
     assert image["source"]["dockerFile"] == "session_workers/Dockerfile"
     context = each_env.outdir / image["source"]["directory"]
     assert (context / "session_workers" / "Dockerfile").is_file()
-    assert (context / "shared").is_dir()
-    for heavy in (".venv", ".git", "tests", "infra", "cdk.out"):
+    for needed in ("shared", "session_workers", "pyproject.toml", "package.json", "package-lock.json"):
+        assert (context / needed).exists(), f"{needed} (copied by the Dockerfile) is not in the build context"
+    for heavy in (".venv", ".git", "node_modules", "tests", "infra", "cdk.out"):
         assert not (context / heavy).exists(), f"{heavy} is in the worker build context"
 
 
