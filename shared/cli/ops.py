@@ -17,6 +17,7 @@ from rich.table import Table
 from shared import aws
 from shared import redis_keys as keys
 from shared.cli import app
+from shared.redis_client import redis_password
 from shared.settings import get_settings
 
 console = Console()
@@ -56,7 +57,7 @@ def queue_depth(url: str) -> tuple[int, int]:
 
 
 async def _status() -> None:
-    redis = Redis.from_url(get_settings().redis_url, decode_responses=True)
+    redis = Redis.from_url(get_settings().redis_url, decode_responses=True, password=redis_password())
     try:
         with Progress(console=console, transient=True) as progress:
             counts = await session_counts(redis, progress)

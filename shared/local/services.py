@@ -68,7 +68,7 @@ def _wait(check: Callable[[], bool], what: str, process: subprocess.Popen[bytes]
     raise RuntimeError(f"{what} was not healthy within {timeout}s; log: {log.read_text()[-2000:]}")
 
 
-def start_redis(port: int | None = None, workdir: Path | None = None) -> ServiceProcess:
+def start_redis(port: int | None = None, workdir: Path | None = None, password: str | None = None) -> ServiceProcess:
     port = port or free_port()
     own = workdir is None
     directory = workdir or Path(tempfile.mkdtemp(prefix="wagw-redis-"))
@@ -98,7 +98,8 @@ def start_redis(port: int | None = None, workdir: Path | None = None) -> Service
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                reply = sock.recv(64)
+                return reply.startswith(b"+PONG") or reply.startswith(b"-NOAUTH")
         except OSError:
             return False
 
