@@ -53,8 +53,20 @@ BRIDGE_JS = """
     try { mainReady = !!(W.conn.isMainReady ? W.conn.isMainReady() : (W.isFullReady && authenticated)); } catch (err) {}
     return { qr: code, mode, authenticated, mainReady, phone: me() };
   };
-  const attach = async () => {
-    const W = window.WPP;
+  // Subscribe the moment window.WPP is assigned (before the page can emit anything), then report the state
+  // once WPP.isReady; a poll covers any other way WPP might appear.
+  let hooked = null;
+  const hook = (W) => {
+    if (!W || hooked === W || typeof W.on !== 'function') return;
+    hooked = W;
+    subscribe(W);
+    const ready = () => {
+      if (W.isReady) snapshot().then((state) => send('attached', state));
+      else setTimeout(ready, 50);
+    };
+    ready();
+  };
+  const subscribe = (W) => {
     W.on('conn.auth_code_change', (c) => { if (c && c.fullCode) send('qr', { code: c.fullCode }); });
     W.on('conn.qrcode_idle', () => send('qr_idle'));
     W.on('conn.link_code_change', (code) => send('link_code', { code: String(code) }));
@@ -74,13 +86,22 @@ BRIDGE_JS = """
       if (!a) return;
       send('ack', { ack: a.ack, chat: str(a.chat), ids: (a.ids || []).map(str) });
     });
-    send('attached', await snapshot());
   };
-  const wait = () => {
-    if (window.WPP && window.WPP.isReady) attach();
-    else setTimeout(wait, 50);
-  };
-  wait();
+  if (window.WPP) {
+    hook(window.WPP);
+  } else {
+    let current;
+    try {
+      Object.defineProperty(window, 'WPP', {
+        configurable: true,
+        enumerable: true,
+        get() { return current; },
+        set(value) { current = value; hook(value); },
+      });
+    } catch (err) { /* not configurable: the poll below finds it */ }
+  }
+  const poll = () => { if (window.WPP) hook(window.WPP); if (!hooked) setTimeout(poll, 50); };
+  poll();
 })();
 """
 

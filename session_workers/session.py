@@ -113,6 +113,7 @@ class BrowserSession(SessionBase):
         self.inbox: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.qr_count = 0
+        self.last_qr: str | None = None
         self.crashes: deque[float] = deque()
         self.saved_sha: str | None = None
         self.logout_reason: str | None = None
@@ -324,8 +325,9 @@ class BrowserSession(SessionBase):
                 )
 
     async def _on_qr(self, code: str) -> None:
-        if not code or self.stopping:
+        if not code or self.stopping or code == self.last_qr:
             return
+        self.last_qr = code
         self.ready.clear()
         self.qr_count += 1
         if self.qr_count > self.settings.qr_refresh_limit:

@@ -36,7 +36,7 @@ from shared.settings import Settings, get_settings
 from shared.store.records import now_ms
 
 SessionFactory = Callable[["Worker", Lease, str], SessionBase]
-START_CONCURRENCY = 4
+START_CONCURRENCY = 6
 ORPHAN_DRAIN_LOCK_MS = 30_000
 
 
@@ -273,8 +273,13 @@ class Worker:
     # --- claiming ----------------------------------------------------------------------------------------
     async def _claim_loop(self) -> None:
         interval = self.settings.claim_interval_ms / 1000
+        own_checked = 0.0
         while not self.draining:
             try:
+                if time.monotonic() - own_checked > 10:
+                    # A previous incarnation with this worker id (a restart) may have left sessions behind.
+                    own_checked = time.monotonic()
+                    await self.ownership.requeue_orphans(self.worker_id)
                 await self._requeue_orphans()
                 await self.claim_round()
             except (RedisError, OSError) as exc:
