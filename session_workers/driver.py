@@ -61,6 +61,7 @@ BRIDGE_JS = """
     hooked = W;
     subscribe(W);
     const ready = () => {
+      if (hooked !== W) return;
       if (W.isReady) snapshot().then((state) => send('attached', state));
       else setTimeout(ready, 50);
     };
@@ -87,20 +88,20 @@ BRIDGE_JS = """
       send('ack', { ack: a.ack, chat: str(a.chat), ids: (a.ids || []).map(str) });
     });
   };
-  if (window.WPP) {
-    hook(window.WPP);
-  } else {
-    let current;
-    try {
-      Object.defineProperty(window, 'WPP', {
-        configurable: true,
-        enumerable: true,
-        get() { return current; },
-        set(value) { current = value; hook(value); },
-      });
-    } catch (err) { /* not configurable: the poll below finds it */ }
-  }
-  const poll = () => { if (window.WPP) hook(window.WPP); if (!hooked) setTimeout(poll, 50); };
+  let current = window.WPP;
+  try {
+    Object.defineProperty(window, 'WPP', {
+      configurable: true,
+      enumerable: true,
+      get() { return current; },
+      set(value) { current = value; hook(value); },
+    });
+  } catch (err) { /* not configurable: the poll below finds it */ }
+  if (current) hook(current);
+  const poll = () => {
+    if (window.WPP) hook(window.WPP);
+    if (!(hooked && hooked.isReady && window.WPP === hooked)) setTimeout(poll, 100);
+  };
   poll();
 })();
 """
