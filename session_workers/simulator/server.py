@@ -65,7 +65,8 @@ class Client:
     qr_count: int = 0
     link_code: str | None = None
     link_phone: str | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)  # sent until the page acknowledges them
+    seq: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     polls: int = 0
     last_seen: float = field(default_factory=time.monotonic)
@@ -74,7 +75,8 @@ class Client:
         return self.polls > 0 or time.monotonic() - self.last_seen < CONNECTED_GRACE_SECONDS
 
     def push(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
+        self.seq += 1
+        self.events.append({**event, "seq": self.seq})
         self.wake.set()
 
 
@@ -124,7 +126,9 @@ class SimulatorState:
             if previous.connected():
                 self.stats.conflicts += 1
             # Messages the previous page never fetched are delivered to the new one (the server keeps them).
-            undelivered = [e for e in previous.events if e["type"] in ("message", "ack")]
+            undelivered = [
+                {k: v for k, v in e.items() if k != "seq"} for e in previous.events if e["type"] in ("message", "ack")
+            ]
             previous.events = [e for e in previous.events if e["type"] not in ("message", "ack")]
             device.pending[:0] = undelivered
             previous.push({"type": "conflict"})
@@ -309,8 +313,11 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
         return {"phone": device.phone, "offline": device.offline}
 
     @app.get("/api/poll")
-    async def poll(client_id: str, request: Request) -> dict[str, Any]:
+    async def poll(client_id: str, request: Request, after: int = 0) -> dict[str, Any]:
+        """Long poll. `after` acknowledges every event up to that sequence number; the rest are sent (again)."""
         client = sim.client(client_id)
+        client.events = [e for e in client.events if e["seq"] > after]
+        await request.is_disconnected()  # consumes the (empty) request body, so later checks see a disconnect
         client.polls += 1
         gone = False
         try:
@@ -323,11 +330,10 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
                     if await request.is_disconnected():
                         gone = True
                         break
-            if await request.is_disconnected():  # the page is gone: keep its events for whoever logs in next
+            if await request.is_disconnected():
                 gone = True
                 return {"events": []}
-            events, client.events = client.events, []
-            return {"events": events}
+            return {"events": list(client.events)}
         finally:
             client.polls -= 1
             client.last_seen = 0.0 if gone else time.monotonic()

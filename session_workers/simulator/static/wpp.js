@@ -209,10 +209,15 @@
   }
 
   async function pollLoop() {
+    let after = 0; // events are re-sent until a poll acknowledges them
     for (;;) {
       try {
-        const { events } = await api('/api/poll?client_id=' + encodeURIComponent(state.clientId));
-        for (const event of events) await onServerEvent(event);
+        const { events } = await api('/api/poll?client_id=' + encodeURIComponent(state.clientId) + '&after=' + after);
+        for (const event of events) {
+          if (event.seq <= after) continue;
+          await onServerEvent(event);
+          after = event.seq;
+        }
       } catch (err) {
         await new Promise((r) => setTimeout(r, 1000));
       }

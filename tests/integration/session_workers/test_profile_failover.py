@@ -7,12 +7,14 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
 from session_workers.driver import wa_message_id
+from session_workers.metrics import browser_pids
 from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
 from session_workers.worker import Worker
@@ -147,3 +149,37 @@ async def test_sigterm_saves_releases_and_exits_in_time(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def session_browser_pid(root: str) -> int:
+    """The main Chromium process of a profile (the one with that --user-data-dir and no --type)."""
+    for pid in browser_pids():
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"--user-data-dir={root}".encode() in args and not any(a.startswith(b"--type=") for a in args):
+            return pid
+    raise LookupError(root)
+
+
+async def test_a_killed_session_browser_is_relaunched_from_the_saved_auth(
+    redis: Redis, worker_env: pytest.MonkeyPatch, sim: SimulatorServer, stub: IngestStub, workers: list[Worker]
+) -> None:
+    worker_env.setenv("WAGW_AUTH_STRATEGY", "profile")
+    get_settings.cache_clear()
+    worker = named("crash-w")
+    workers.append(worker)
+    await worker.start()
+    sid = await new_session(redis, "sess_browser_crash")
+    await scan_latest_qr(stub, sim, sid, "15550000707")
+    await stub.wait_for(lambda: "ready" in stub.statuses(sid), 30, "ready")
+    await eventually(lambda: redis.exists(keys.session_auth(sid)), what="auth saved")
+    qrs = len(stub.select("session.qr", sid))
+    # When the session's browser process dies
+    os.kill(session_browser_pid(str(worker.host.base / sid)), signal.SIGKILL)  # type: ignore[attr-defined]
+    # Then it is relaunched from the saved auth and ready again, with no QR
+    await stub.wait_for(lambda: stub.statuses(sid).count("ready") >= 2, 30, "ready after the browser crash")
+    assert "browser_crash" in [e["data"]["reason"] for e in stub.select("session.status", sid)]
+    assert len(stub.select("session.qr", sid)) == qrs
+    assert worker.metrics.restarts == 1
