@@ -212,7 +212,7 @@ async def main() -> None:
         lost = [raw for raw in unsent if json.loads(raw)["id"] not in delivered_ids]
         print(f"failover bench: {count} sessions, strategy {args.strategy}, lease TTL {settings.lease_ttl_ms} ms")
         print("timeline (relative to the kill):")
-        print(f"  {at(kill_at, kill_at)}  SIGKILL worker A (process group); {len(unsent)} events still in A's outbox")
+        print(f"  {at(kill_at, kill_at)}  SIGKILL every process of worker A; {len(unsent)} events still in A's outbox")
         print(f"  {at(gap_sent_at, kill_at)}  {count} send_text commands and {count} inbound messages issued")
         print(f"  {at(claims[0], kill_at)}  B starts its first restored session (A's leases lapsed)")
         print(f"  {at(ready_times[0], kill_at)}  first session ready on B")
