@@ -21,7 +21,7 @@ from shared.store.sessions import create_session
 FAST = {
     "WAGW_LEASE_TTL_MS": "1500",
     "WAGW_HEARTBEAT_INTERVAL_MS": "300",
-    "WAGW_LEASE_SAFETY_MARGIN_MS": "400",
+    "WAGW_LEASE_SAFETY_MARGIN_MS": "700",  # wide: the shared 2 cores can stall the event loop
     "WAGW_CLAIM_INTERVAL_MS": "100",
     "WAGW_QR_REFRESH_LIMIT": "50",
     "WAGW_OUTBOX_BACKOFF_MAX_SECONDS": "2",
