@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from shared import throttle
 from shared.local import services
+from shared.redis_client import make_client
 from shared.settings import get_settings
 
 EXACT_LIMIT_PER_MINUTE = 600
@@ -23,7 +24,7 @@ EXACT_BURST = 50
 
 
 async def decisions_per_second(redis_url: str, seconds: float, batch: int, concurrency: int) -> float:
-    redis = Redis.from_url(redis_url, decode_responses=True)
+    redis = make_client(redis_url)
     deadline = time.perf_counter() + seconds
     counter = 0
 
@@ -58,7 +59,7 @@ def _hammer(redis_url: str, seconds: float, result: multiprocessing.Queue) -> No
         return float(seconds) + micros / 1e6
 
     async def run() -> tuple[int, float, float]:
-        redis = Redis.from_url(redis_url, decode_responses=True)
+        redis = make_client(redis_url)
         first = await server_seconds(redis)
         admitted = 0
         deadline = time.perf_counter() + seconds
