@@ -53,9 +53,12 @@ lint: deps
 typecheck: deps
 	$(BIN)/mypy shared functions session_workers infra bench
 
-# The end-to-end tests start the whole system (its settings in this process's environment): own process.
+# Three pytest processes: the browser-driving worker tests and the end-to-end tests (which start the whole
+# system) each get a process of their own, so no state of the other tests' process can reach them.
 pytest: deps
-	$(BIN)/python -m pytest -p no:cacheprovider -q tests/unit tests/integration tests/infra
+	$(BIN)/python -m pytest -p no:cacheprovider -q tests/unit tests/integration tests/infra \
+		--ignore=tests/integration/session_workers
+	$(BIN)/python -m pytest -p no:cacheprovider -q tests/integration/session_workers
 	$(BIN)/python -m pytest -p no:cacheprovider -q tests/e2e
 
 test: deps lint typecheck pytest

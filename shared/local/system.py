@@ -83,6 +83,7 @@ class LocalSystem:
         self.receiver_state = ReceiverState(secrets={})
         self.receiver = Receiver(self.receiver_state, self.options.ports.receiver)
         self.env: dict[str, str] = {}
+        self._saved_environment: dict[str, str | None] = {}
         self.demo: Demo | None = None
 
     # URLs ----------------------------------------------------------------------------------------
@@ -151,7 +152,19 @@ class LocalSystem:
             self.env["WAGW_RETRY_SCHEDULE_SECONDS"] = self.options.retry_schedule
         if not self.options.real_whatsapp:
             self.env["WAGW_WHATSAPP_URL"] = self.simulator_url + "/"
+        self._saved_environment = {name: os.environ.get(name) for name in self.env}
         os.environ.update(self.env)
+        get_settings.cache_clear()
+        aws.reset_clients()
+
+    def _restore_environment(self) -> None:
+        """Put this process's environment back as it was before start (tests run other things after)."""
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment = {}
         get_settings.cache_clear()
         aws.reset_clients()
 
@@ -288,3 +301,4 @@ class LocalSystem:
         for service in reversed(self.services):
             service.stop()
         self.services.clear()
+        self._restore_environment()
