@@ -554,6 +554,7 @@ class BrowserSession(SessionBase):
             data=MessageSentData(
                 message_id=message_id,
                 client_message_id=command.client_message_id,
+                gateway_message_id=command.message_id,
                 to=command.to,
                 ack=Ack(ack) if ack in Ack._value2member_map_ else Ack.SENT,
             ),
@@ -564,6 +565,11 @@ class BrowserSession(SessionBase):
     async def _fail_send(self, entry_id: str, command: SendTextCommand, sent_key: str, reason: str) -> None:
         event = MessageFailedEvent(
             **self._env(),
-            data=MessageFailedData(client_message_id=command.client_message_id, to=command.to, reason=reason),
+            data=MessageFailedData(
+                client_message_id=command.client_message_id,
+                gateway_message_id=command.message_id,
+                to=command.to,
+                reason=reason,
+            ),
         )
         await self._ack(entry_id, event, marker_key=sent_key, marker_value="failed")

@@ -31,6 +31,7 @@ from session_workers.ownership import FencedOff, Lease, Ownership
 from session_workers.session import BrowserSession, SessionBase
 from shared import redis_keys as keys
 from shared.observability import logger
+from shared.redis_client import redis_password
 from shared.scripts import script
 from shared.settings import Settings, get_settings
 from shared.store.records import now_ms
@@ -107,8 +108,9 @@ class Worker:
     # --- start / stop ------------------------------------------------------------------------------------
     async def start(self) -> None:
         url = self.settings.redis_url
-        self.redis = Redis.from_url(url, decode_responses=True)
-        self.raw_redis = Redis.from_url(url, decode_responses=False)
+        password = await asyncio.to_thread(redis_password)
+        self.redis = Redis.from_url(url, decode_responses=True, password=password)
+        self.raw_redis = Redis.from_url(url, decode_responses=False, password=password)
         self.ownership = Ownership(self.redis, self.worker_id, self.settings.lease_ttl_ms)
         self.auth = AuthStore(self.raw_redis, self.worker_id)
         self.http = httpx.AsyncClient(timeout=15)
@@ -448,6 +450,9 @@ class Worker:
             try:
                 depth = await self.poster.depth()
                 pss = await asyncio.to_thread(browser_pss_bytes)
+                # Flushed alone, with only the service dimension, so autoscaling can average it across tasks.
+                metrics.add_metric(name="ActiveSessions", unit=MetricUnit.Count, value=len(self.sessions))
+                metrics.flush_metrics()
                 metrics.add_dimension(name="worker", value=self.worker_id)
                 for status, count in self.status_counts().items():
                     metrics.add_metric(name=f"Sessions_{status}", unit=MetricUnit.Count, value=count)
