@@ -66,8 +66,10 @@ test: deps lint typecheck pytest
 run: deps
 	$(BIN)/wagw run
 
+# Every benchmark in turn (each prints its figures; record them in docs/benchmarks.md). Takes about 30 minutes.
+BENCHMARKS := throttle ingest delivery api cleanup sessions failover e2e
 bench: deps
-	$(BIN)/python bench/run_all.py
+	@for name in $(BENCHMARKS); do echo "== bench/$$name.py"; $(BIN)/python bench/$$name.py; done
 
 clean:
 	rm -rf $(VENV) .tools node_modules cdk.out
