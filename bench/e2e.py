@@ -1,12 +1,13 @@
 """End-to-end latency: inbound messages injected into the WhatsApp Web simulator at a steady rate across
 ready sessions, timed until the tenant's webhook receiver gets them; every message must arrive.
 
-Run: .venv/bin/python bench/e2e.py [--sessions 20] [--rate 50] [--seconds 30]
+Run: .venv/bin/python bench/e2e.py [--sessions 20] [--rate 50] [--seconds 30] [--auth-strategy profile|context]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -15,6 +16,9 @@ from pathlib import Path
 import httpx
 
 from shared.local.system import LocalSystem, Ports, SystemOptions
+from shared.settings import default_throttle_limits
+
+DEFAULT_LIMITS = {name: limit.model_dump() for name, limit in default_throttle_limits().items()}
 
 
 def onboard(system: LocalSystem, api_key: str, count: int) -> list[str]:
@@ -68,11 +72,17 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--rate", type=float, default=50.0, help="inbound messages per second")
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--auth-strategy", choices=["profile", "context"], default="profile")
     args = parser.parse_args()
+    # The default message limit (1000/min per workspace) would throttle this one-workspace load on purpose;
+    # a tenant sending 50/s gets a limit that fits it.
+    limits = {"message": {"per_minute": 12_000, "burst": 1_000}}
     options = SystemOptions(
+        extra_env={"WAGW_THROTTLE_LIMITS": json.dumps({**DEFAULT_LIMITS, **limits})},
         ports=Ports.free(workers=1),
         workers=1,
         schedules=False,
+        auth_strategy=args.auth_strategy,
         workdir=Path(tempfile.mkdtemp(prefix="wagw-bench-e2e-")),
     )
     system = LocalSystem(options)

@@ -61,6 +61,7 @@ class SystemOptions:
     schedules: bool = True
     retry_schedule: str | None = None
     worker_env: dict[str, str] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)  # for every part (e.g. WAGW_THROTTLE_LIMITS)
 
 
 @dataclass
@@ -148,6 +149,7 @@ class LocalSystem:
             "LAMBDA_TASK_ROOT": str(REPO_ROOT),
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
         }
+        self.env.update(self.options.extra_env)
         if self.options.retry_schedule:
             self.env["WAGW_RETRY_SCHEDULE_SECONDS"] = self.options.retry_schedule
         if not self.options.real_whatsapp:
