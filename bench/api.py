@@ -15,20 +15,15 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-import httpx
 from fastapi import FastAPI, Response
 from redis.asyncio import Redis
 
+from bench.common import serve
 from shared.local import services
-from shared.local.services import REPO_ROOT, free_port
 
 # The baseline: the same route shape, doing nothing (uvicorn target `bench.api:baseline_app`).
 baseline_app = FastAPI()
@@ -68,28 +63,6 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def serve(target: str, env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        env=env,
-        cwd=REPO_ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                httpx.get(url + "/openapi.json", timeout=0.5)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @dataclass

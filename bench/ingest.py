@@ -11,20 +11,16 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import httpx
 from redis.asyncio import Redis
 
+from bench.common import serve
 from shared import aws
 from shared.ids import new_event_id
 from shared.local import bootstrap, services
-from shared.local.services import REPO_ROOT
 from shared.settings import DEV_PRODUCER_SECRET, get_settings
 from shared.signing import sign
 from shared.store import endpoints, sessions, workspaces
@@ -65,27 +61,6 @@ async def seed(redis_url: str) -> None:
             ),
         )
     await redis.aclose()
-
-
-@contextmanager
-def serve(target: str, port: int, env: dict[str, str]) -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        env=env,
-        cwd=REPO_ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(url + "/docs", timeout=0.5)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        yield url + "/v1/events"
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 async def load(url: str, seconds: float, clients: int) -> tuple[int, list[float]]:
@@ -148,7 +123,8 @@ def main() -> None:
         for name, target in (("baseline", "bench.baseline_ingest:app"), ("ingest", "functions.ingest.app:app")):
             aws.sqs().purge_queue(QueueUrl=queue_url)
             time.sleep(1)
-            with serve(target, services.free_port(), env) as url:
+            with serve(target, env) as (base_url, _):
+                url = base_url + "/v1/events"
                 asyncio.run(load(url, 2, args.clients))  # warm up
                 aws.sqs().purge_queue(QueueUrl=queue_url)
                 time.sleep(1)

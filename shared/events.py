@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -168,7 +168,7 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 
-EVENT_TYPES: tuple[str, ...] = (
+EventType = Literal[
     "session.status",
     "session.qr",
     "session.pairing_code",
@@ -178,7 +178,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "message.failed",
     "presence",
     "typing",
-)
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
 

@@ -8,22 +8,11 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events import SessionStatus
+from shared.events import EventType, SessionStatus
 from shared.store.messages import MessageRecord, MessageStatus
 from shared.store.records import ApiKeyRecord, EndpointRecord, SessionRecord, WorkspaceRecord
 
 Scope = Literal["read", "send", "manage"]
-EventType = Literal[
-    "session.status",
-    "session.qr",
-    "session.pairing_code",
-    "message.received",
-    "message.sent",
-    "message.ack",
-    "message.failed",
-    "presence",
-    "typing",
-]
 PHONE_PATTERN = r"^[1-9][0-9]{6,14}$"
 CHAT_PATTERN = r"^[1-9][0-9]{6,14}(@c\.us)?$|^[0-9]{6,30}(-[0-9]{1,20})?@g\.us$"
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9_\-:.]{1,128}$"
