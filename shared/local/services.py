@@ -92,6 +92,7 @@ def start_redis(port: int | None = None, workdir: Path | None = None, password: 
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a terminal's Ctrl-C reaches the runner, which stops services last
     )
 
     def ping() -> bool:
@@ -133,6 +134,7 @@ def start_localstack(port: int | None = None, workdir: Path | None = None) -> Se
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=directory,
+            start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
 

@@ -282,7 +282,14 @@ class LocalSystem:
 
     # Stop ----------------------------------------------------------------------------------------
     def stop(self) -> None:
+        """Stop in dependency order: the pollers (they need SQS and Redis), then the processes, then services."""
         self.stop_schedules.set()
+        for poller in self.pollers:
+            poller.stop()
+        for thread in self.schedule_threads:
+            thread.join(10)
+        for function in self.lambdas:
+            function.close()
         for process in self.processes.values():
             if process.poll() is None:
                 process.terminate()
@@ -293,12 +300,6 @@ class LocalSystem:
                 process.kill()
                 process.wait(5)
         self.processes.clear()
-        for poller in self.pollers:
-            poller.stop()
-        for thread in self.schedule_threads:
-            thread.join(10)
-        for function in self.lambdas:
-            function.close()
         self.receiver.stop()
         for service in reversed(self.services):
             service.stop()
