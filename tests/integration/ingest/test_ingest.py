@@ -203,14 +203,12 @@ async def test_stale_event_is_rejected_alone(client: httpx.AsyncClient, queues: 
     assert len(drain(queues.deliveries_url)) == 1
 
 
-async def test_message_events_advance_the_message_record(
-    client: httpx.AsyncClient, redis: Redis, tenant: Tenant
-) -> None:
-    # Given a message the API queued
+async def queue_order_message(redis: Redis, tenant: Tenant, message_id: str) -> None:
+    """A message the API queued; the canonical message.sent event names client_message_id order-1001."""
     await messages.create_message(
         redis,
         MessageRecord(
-            id="msg_demo",
+            id=message_id,
             workspace_id=tenant.workspace_id,
             session_id=tenant.session_id,
             to="6281234567890@c.us",
@@ -218,6 +216,13 @@ async def test_message_events_advance_the_message_record(
             client_message_id="order-1001",
         ),
     )
+
+
+async def test_message_events_advance_the_message_record(
+    client: httpx.AsyncClient, redis: Redis, tenant: Tenant
+) -> None:
+    # Given a message the API queued
+    await queue_order_message(redis, tenant, "msg_demo")
     # When the worker reports it sent, then WhatsApp reports it read
     await client.post("/v1/events", **signed([load_event("message_sent")]))
     sent = await messages.get_message(redis, "msg_demo")
@@ -276,17 +281,7 @@ async def test_producer_keys_from_secrets_manager(
 async def test_message_sent_without_our_id_is_matched_by_client_message_id(
     client: httpx.AsyncClient, redis: Redis, tenant: Tenant
 ) -> None:
-    await messages.create_message(
-        redis,
-        MessageRecord(
-            id="msg_cm",
-            workspace_id=tenant.workspace_id,
-            session_id=tenant.session_id,
-            to="6281234567890@c.us",
-            text="hi",
-            client_message_id="order-1001",
-        ),
-    )
+    await queue_order_message(redis, tenant, "msg_cm")
     sent = load_event("message_sent")
     del sent["data"]["gateway_message_id"]
     await client.post("/v1/events", **signed([sent]))
