@@ -48,6 +48,11 @@ def queue_url(name: str) -> str:
     return url
 
 
+def queue_arn(url: str) -> str:
+    arn: str = sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return arn
+
+
 def deliveries_queue_url() -> str:
     settings = get_settings()
     return settings.deliveries_queue_url or queue_url(settings.deliveries_queue_name)

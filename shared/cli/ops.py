@@ -99,12 +99,8 @@ def redrive(
 ) -> None:
     """Move every DLQ message back to the deliveries queue (the console's "Start DLQ redrive")."""
     sqs = aws.sqs()
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=aws.deliveries_dlq_url(), AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=aws.deliveries_queue_url(), AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_arn = aws.queue_arn(aws.deliveries_dlq_url())
+    queue_arn = aws.queue_arn(aws.deliveries_queue_url())
     waiting, _ = queue_depth(aws.deliveries_dlq_url())
     if waiting == 0:
         console.print("the DLQ is empty: nothing to redrive")

@@ -16,7 +16,7 @@ def create_queues() -> tuple[str, str]:
         QueueName=settings.deliveries_dlq_name,
         Attributes={"MessageRetentionPeriod": str(topology.DLQ_RETENTION_SECONDS)},
     )["QueueUrl"]
-    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq_arn = aws.queue_arn(dlq_url)
     queue_url = client.create_queue(
         QueueName=settings.deliveries_queue_name,
         Attributes={
@@ -27,7 +27,7 @@ def create_queues() -> tuple[str, str]:
             ),
         },
     )["QueueUrl"]
-    queue_arn = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = aws.queue_arn(queue_url)
     client.set_queue_attributes(
         QueueUrl=dlq_url,
         Attributes={"RedriveAllowPolicy": json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [queue_arn]})},

@@ -24,9 +24,7 @@ def create_schedules(schedules: tuple[topology.Schedule, ...] = topology.SCHEDUL
     created = []
     for schedule in schedules:
         queue_url = aws.sqs().create_queue(QueueName=f"{schedule.name}-events")["QueueUrl"]
-        queue_arn = aws.sqs().get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        queue_arn = aws.queue_arn(queue_url)
         events.put_rule(Name=schedule.name, ScheduleExpression=schedule.expression, State="ENABLED")
         events.put_targets(Rule=schedule.name, Targets=[{"Id": "local-runner", "Arn": queue_arn}])
         created.append(LocalSchedule(schedule, queue_url))

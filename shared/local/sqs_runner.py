@@ -133,8 +133,7 @@ class SqsPoller:
     @property
     def queue_arn(self) -> str:
         if self._arn is None:
-            attributes = aws.sqs().get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
-            self._arn = str(attributes["Attributes"]["QueueArn"])
+            self._arn = aws.queue_arn(self.queue_url)
         return self._arn
 
     def poll_once(self, wait_seconds: int | None = None) -> PollResult:

@@ -163,12 +163,9 @@ def test_receiver_outage_goes_to_the_dlq_and_redrive_delivers(system: LocalSyste
     assert not events_of(state, "message.received", body="sent while you were down")
     # And the receiver is back and the operator redrives the DLQ (the console's "Start DLQ redrive")
     state.fail_with = None
-    sqs = aws.sqs()
-    arn = {
-        u: sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        for u in (dlq_url, aws.deliveries_queue_url())
-    }
-    sqs.start_message_move_task(SourceArn=arn[dlq_url], DestinationArn=arn[aws.deliveries_queue_url()])
+    aws.sqs().start_message_move_task(
+        SourceArn=aws.queue_arn(dlq_url), DestinationArn=aws.queue_arn(aws.deliveries_queue_url())
+    )
     # Then the event is delivered, once
     wait_until(
         "redriven delivery", lambda: events_of(state, "message.received", body="sent while you were down"), within=60

@@ -25,7 +25,7 @@ from tests.integration.deliver.conftest import (
 
 
 def _arn(url: str) -> str:
-    return str(aws.sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+    return aws.queue_arn(url)
 
 
 async def test_console_redrive_gets_a_fresh_attempt_budget(
