@@ -229,23 +229,26 @@ async def stop_for_qr_timeout(
     redis: Redis, session: SessionRecord, *, reason: str = QR_TIMEOUT_REASON, now: int | None = None
 ) -> bool:
     """Status `failed` (reason `qr_timeout`) unless the session changed since `session` was read."""
-    op = CleanupOp(
-        "transition",
-        session.id,
-        session.workspace_id,
-        session.phone,
-        expected=session.status.value,
-        expected_status_at_ms=str(session.status_at_ms),
-        status=SessionStatus.FAILED.value,
-        reason=reason,
-    )
-    return op_applied(await _apply_one(redis, op, now))
+    return await _transition_unless_changed(redis, session, SessionStatus.FAILED, reason, now=now)
 
 
 async def soft_delete_session(
     redis: Redis, session: SessionRecord, *, reason: str = "deleted", now: int | None = None
 ) -> bool:
     """Tombstone the session (status `stopped`, `deleted_at_ms` set) unless it changed since it was read."""
+    return await _transition_unless_changed(redis, session, SessionStatus.STOPPED, reason, now=now, soft_delete=True)
+
+
+async def _transition_unless_changed(
+    redis: Redis,
+    session: SessionRecord,
+    status: SessionStatus,
+    reason: str,
+    *,
+    now: int | None,
+    soft_delete: bool = False,
+) -> bool:
+    """Compare-and-set on the status and status time `session` was read with."""
     op = CleanupOp(
         "transition",
         session.id,
@@ -253,9 +256,9 @@ async def soft_delete_session(
         session.phone,
         expected=session.status.value,
         expected_status_at_ms=str(session.status_at_ms),
-        status=SessionStatus.STOPPED.value,
+        status=status.value,
         reason=reason,
-        soft_delete=True,
+        soft_delete=soft_delete,
     )
     return op_applied(await _apply_one(redis, op, now))
 
