@@ -1,5 +1,5 @@
 """Domain errors the API's logic raises. They say what went wrong, never which HTTP status it is:
-`functions.api.problems` is the one place that maps them (and framework errors) to responses."""
+`functions.api.problems` is the one place that maps them to responses (through `shared.problems`)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request, Response
 
-from functions.ingest.errors import PayloadTooLarge, install_error_handlers
+from functions.ingest import problems
+from functions.ingest.errors import PayloadTooLarge
 from functions.ingest.logic import ingest_batch
 from shared.producer import IngestResponse, Outcome
 from shared.redis_client import get_redis
@@ -34,7 +35,7 @@ async def read_body_within_limit(request: Request) -> bytes:
 
 def create_app() -> FastAPI:
     app = FastAPI(title="wa-gateway ingest", version="1", docs_url=None, redoc_url=None)
-    install_error_handlers(app)
+    problems.install(app)
 
     @app.post("/v1/events", status_code=202, response_model=IngestResponse)
     async def post_events(request: Request, response: Response) -> IngestResponse:

@@ -1,17 +1,13 @@
-"""Ingest's domain errors, and the one place they become HTTP answers (RFC 9457 problem+json)."""
+"""Ingest's domain errors. They say what went wrong, never which HTTP status it is:
+`functions.ingest.problems` is the one place that maps them to responses (through `shared.problems`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-
 
 class IngestError(Exception):
-    status = 500
-    title = "Internal error"
+    """Base class; `detail` is safe to show to the producer, `extra` become members of the problem document."""
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -20,41 +16,20 @@ class IngestError(Exception):
 
 
 class Unauthenticated(IngestError):
-    status = 401
-    title = "Signature not accepted"
+    """The batch's Standard Webhooks signature does not verify with any producer key."""
 
 
 class PayloadTooLarge(IngestError):
-    status = 413
-    title = "Payload too large"
+    pass
 
 
 class InvalidBatch(IngestError):
-    status = 422
-    title = "Invalid event batch"
+    """Not JSON, or not a valid event batch (`errors`: the fields, as `[{field, message}]`)."""
 
 
 class UnknownTenant(IngestError):
-    status = 422
-    title = "Unknown workspace or session"
+    """An event names a workspace that does not exist, or a session not in its workspace."""
 
 
 class QueueUnavailable(IngestError):
-    status = 503
-    title = "Deliveries queue unavailable"
-
-
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    headers = {"Retry-After": "5"} if status == 503 else None
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(IngestError)
-    async def _domain(_: Request, exc: IngestError) -> JSONResponse:
-        return problem(exc.status, exc.title, exc.detail, **exc.extra)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(422, "Invalid request", str(exc.errors()[:3]))
+    """The deliveries queue did not take every delivery (`failed_events`: the events to post again)."""

@@ -97,9 +97,9 @@ def _parse(body: bytes) -> EventBatch:
     try:
         return EventBatch.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = _field_path(first["loc"])
-        raise InvalidBatch(f"{field}: {first['msg']}", field=field, errors=len(exc.errors())) from exc
+        fields = [{"field": _field_path(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        first = fields[0]
+        raise InvalidBatch(f"{first['field']}: {first['message']}", errors=fields) from exc
 
 
 def _field_path(location: tuple[int | str, ...]) -> str:

@@ -149,6 +149,8 @@ async def test_schema_errors_are_422_naming_the_field_and_record_nothing(
     response = await client.post("/v1/events", **signed([good, bad]))
     assert response.status_code == 422
     assert response.json()["detail"].startswith(field)
+    assert response.json()["type"] == "/problems/invalid-batch"
+    assert response.json()["errors"][0]["field"] == field
     assert await redis.exists(keys.event_seen(good["id"])) == 0
     assert drain(queues.deliveries_url) == []
 

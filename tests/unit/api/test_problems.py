@@ -6,9 +6,10 @@ import json
 
 from functions.api import errors
 from functions.api.app import create_app
-from functions.api.problems import INTERNAL, PROBLEM_MEDIA_TYPE, problem_for, problems_for_error
+from functions.api.problems import problem_for, problems_for_error
 from shared.delivery.replay import DeliveryNotFound, EndpointUnavailable, InvalidCursor
 from shared.delivery.urlsafety import UnsafeUrlError
+from shared.problems import INTERNAL, PROBLEM_MEDIA_TYPE
 
 
 def test_each_domain_error_has_its_status() -> None:

@@ -28,7 +28,7 @@ def test_error_names_the_field(mutate, field: str) -> None:
     mutate(event)
     with pytest.raises(InvalidBatch) as caught:
         _parse(batch(event))
-    assert caught.value.extra["field"] == field
+    assert caught.value.extra["errors"][0]["field"] == field
     assert caught.value.detail.startswith(field + ":")
 
 

@@ -1,0 +1,33 @@
+"""Ingest's problem map: its domain errors (`functions.ingest.errors`) to RFC 9457 problems.
+
+The machinery (problem documents, validation/routing/500 handling) is `shared.problems`, shared with the API.
+Producers (the session workers' outbox, `shared.producer`) act on the status and `Retry-After`; the body is
+for people reading their dead letters.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from functions.ingest import errors
+from shared import problems as shared_problems
+from shared.problems import Extras, ProblemMap, ProblemType
+
+DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
+    errors.Unauthenticated: ProblemType(401, "bad-signature", "Signature not accepted"),
+    errors.PayloadTooLarge: ProblemType(413, "payload-too-large", "Payload too large"),
+    errors.InvalidBatch: ProblemType(422, "invalid-batch", "Invalid event batch"),
+    errors.UnknownTenant: ProblemType(422, "unknown-tenant", "Unknown workspace or session"),
+    errors.QueueUnavailable: ProblemType(503, "queue-unavailable", "Deliveries queue unavailable"),
+}
+
+
+def _extras(exc: Exception) -> Extras:
+    return Extras(members=dict(exc.extra)) if isinstance(exc, errors.IngestError) else Extras()
+
+
+INGEST_PROBLEMS = ProblemMap(DOMAIN_PROBLEMS, _extras)
+
+
+def install(app: FastAPI) -> None:
+    shared_problems.install(app, INGEST_PROBLEMS)
