@@ -75,6 +75,8 @@ class WaGatewayStack(Stack):
             ingest_function=self.functions.ingest,
             removal_policy=removal,
         )
+        ingest_url = self.api.url + "v1/events"
+        self.functions.post_events_to(ingest_url)
         self.workers = Workers(
             self,
             "Workers",
@@ -86,7 +88,7 @@ class WaGatewayStack(Stack):
             redis=self.redis,
             secrets=self.secrets,
             auth_bucket=self.storage.auth_bucket,
-            ingest_url=self.api.url + "v1/events",
+            ingest_url=ingest_url,
             region=self.region,
             removal_policy=removal,
         )
@@ -105,7 +107,7 @@ class WaGatewayStack(Stack):
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the public API")
-        CfnOutput(self, "IngestUrl", value=self.api.url + "v1/events", description="Where workers post events")
+        CfnOutput(self, "IngestUrl", value=ingest_url, description="Where workers post events")
         CfnOutput(self, "DeliveriesQueueName", value=self.queues.deliveries.queue_name)
         CfnOutput(self, "DeliveriesQueueUrl", value=self.queues.deliveries.queue_url)
         CfnOutput(self, "DeliveriesDlqName", value=self.queues.dlq.queue_name)

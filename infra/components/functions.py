@@ -140,6 +140,14 @@ class Functions(Construct):
         # cleanup: prunes auth archives of deleted sessions.
         auth_bucket.grant_read(self.cleanup)
         auth_bucket.grant_delete(self.cleanup)
+        self._producer_keys = secrets.producer_keys
+
+    def post_events_to(self, ingest_url: str) -> None:
+        """Cleanup posts the session.status events of its changes to ingest like any producer: it signs with
+        the producer key and reaches the API's public URL through the NAT. The URL exists only once the API
+        does, and the API is built from these functions, hence a separate step."""
+        self.cleanup.add_environment("WAGW_INGEST_URL", ingest_url)
+        self._producer_keys.grant_read(self.cleanup)
 
 
 def _pascal(name: str) -> str:

@@ -244,7 +244,8 @@ def test_each_function_reaches_only_its_own_resources(each_env: Synthesized) -> 
     assert granted(s, role["api"], "sqs:SendMessage") == {queue}
     assert granted(s, role["ingest"], "secretsmanager:GetSecretValue") == {redis_token, producer_keys}
     assert granted(s, role["api"], "secretsmanager:GetSecretValue") == {redis_token, admin_key}
-    for name in ("deliver", "retry_scheduler", "cleanup"):
+    assert granted(s, role["cleanup"], "secretsmanager:GetSecretValue") == {redis_token, producer_keys}
+    for name in ("deliver", "retry_scheduler"):
         assert granted(s, role[name], "secretsmanager:GetSecretValue") == {redis_token}
     assert granted(s, role["cleanup"], "s3:DeleteObject*") == {bucket}
     for name in ("api", "ingest", "deliver", "retry_scheduler"):
@@ -280,6 +281,18 @@ def test_http_api_routes_events_to_ingest_and_the_rest_to_api(each_env: Synthesi
 
     assert target_function(routes["POST /v1/events"]) == {logical(s, "AWS::Lambda::Function", FUNCTIONS["ingest"])[0]}
     assert target_function(routes["$default"]) == {logical(s, "AWS::Lambda::Function", FUNCTIONS["api"])[0]}
+
+
+def test_cleanup_posts_its_events_to_the_ingest_route_of_this_api(each_env: Synthesized) -> None:
+    # Given the synthesized stack
+    s = each_env
+    (http_api,) = s.of_type("AWS::ApiGatewayV2::Api")
+    # When reading the cleanup function's environment
+    env = props(s, "AWS::Lambda::Function", FUNCTIONS["cleanup"])["Environment"]["Variables"]
+    # Then its ingest URL is this API's /v1/events and it can read the producer key to sign with
+    assert refs(env["WAGW_INGEST_URL"]) == {http_api}
+    assert "/v1/events" in json.dumps(env["WAGW_INGEST_URL"])
+    assert "WAGW_PRODUCER_KEYS_SECRET_NAME" in env
 
 
 def test_http_api_stage_throttles_and_logs_json_with_status(each_env: Synthesized) -> None:
