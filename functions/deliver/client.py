@@ -15,6 +15,7 @@ import httpx
 
 from shared.delivery.policy import parse_retry_after
 from shared.delivery.store import RESPONSE_LOG_BYTES
+from shared.delivery.transport import SafeTransport
 from shared.settings import get_settings
 
 USER_AGENT = "wa-gateway-webhooks/1.0"
@@ -28,12 +29,14 @@ def get_http_client() -> httpx.AsyncClient:
     client = _clients.get(loop)
     if client is None or client.is_closed:
         settings = get_settings()
+        limits = httpx.Limits(
+            max_connections=settings.delivery_max_connections,
+            max_keepalive_connections=settings.delivery_max_connections,
+        )
         client = httpx.AsyncClient(
+            # connects only to the address it checked against urlsafety's rules (no DNS rebinding)
+            transport=SafeTransport(limits=limits),
             timeout=httpx.Timeout(settings.delivery_timeout_seconds),
-            limits=httpx.Limits(
-                max_connections=settings.delivery_max_connections,
-                max_keepalive_connections=settings.delivery_max_connections,
-            ),
             follow_redirects=False,
             trust_env=False,  # never route tenant traffic through a proxy taken from the environment
             headers={"user-agent": USER_AGENT},
@@ -58,7 +61,10 @@ class HttpResult:
 
 
 async def post(url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
-    """POST once; never raises for network trouble (it becomes `error`)."""
+    """POST once; never raises for network trouble (it becomes `error`).
+
+    Raises UnsafeUrlError when the host, resolved again for the connection, has an address urlsafety refuses.
+    """
     timeout = get_settings().delivery_timeout_seconds
     started = time.perf_counter()
 

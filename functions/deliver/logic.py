@@ -138,7 +138,10 @@ async def deliver(message: DeliveryMessage, receive_count: int = 1) -> Outcome:
         return await _dead_letter(attempt, Reason.REJECTED, None, http_attempted=False, error="no active secret")
     body = webhook_body(message)
     headers = signing.sign(secrets, message.event_id, body).as_dict() | {"content-type": "application/json"}
-    result = await client.post(endpoint.url, body, headers)
+    try:
+        result = await client.post(endpoint.url, body, headers)
+    except UnsafeUrlError as exc:  # the connect-time lookup answered differently (DNS rebinding): nothing was sent
+        return await _dead_letter(attempt, Reason.UNSAFE_URL, None, http_attempted=True, error=str(exc))
     metrics.add_metric(name="DeliveryLatency", unit=MetricUnit.Milliseconds, value=result.latency_ms)
     verdict = policy.classify(result.status)
     breaker = BreakerResult.FAILURE if verdict is Verdict.RETRY else BreakerResult.SUCCESS

@@ -1,6 +1,8 @@
 """Outbound safety for tenant webhook URLs: no plain http outside dev, no private or internal addresses.
 
-Checked when an endpoint is registered and again at delivery time (DNS may change in between).
+Checked when an endpoint is registered and again at delivery time (DNS may change in between). The delivery
+connection itself is made by `shared.delivery.transport`, which resolves the host once more, applies the same
+address rules to that answer and connects to the address it checked (so a DNS rebind cannot slip in between).
 """
 
 from __future__ import annotations
@@ -8,16 +10,24 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from shared.settings import get_settings
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class UnsafeUrlError(ValueError):
     """The URL may not be used as a webhook target; the message says why."""
 
 
-def _refused_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+def is_strict() -> bool:
+    """Outside `dev`: https only, and every address a webhook host resolves to must be public."""
+    return get_settings().env != "dev"
+
+
+def _refused_reason(address: Address) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         return _refused_reason(address.ipv4_mapped)
     checks = (
@@ -44,22 +54,32 @@ def check_syntax(url: str, *, strict: bool) -> str:
     return parts.hostname
 
 
-async def resolve(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+def check_addresses(host: str, addresses: Iterable[Address]) -> None:
+    """Raise UnsafeUrlError unless every address `host` resolved to is public (one bad answer refuses the host)."""
+    for address in addresses:
+        reason = _refused_reason(address)
+        if reason:
+            raise UnsafeUrlError(f"webhook host {host!r} resolves to a {reason} address ({address})")
+
+
+async def lookup(host: str) -> list[Address]:
+    """Every address `host` resolves to (asyncio's getaddrinfo); raises OSError (socket.gaierror) if none."""
     loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+
+
+async def resolve(host: str) -> list[Address]:
     try:
-        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        return await lookup(host)
     except socket.gaierror as exc:
         raise UnsafeUrlError(f"webhook host {host!r} does not resolve") from exc
-    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 async def check_url(url: str) -> None:
     """Refuse URLs a tenant may not target; outside `dev` every resolved address must be public."""
-    strict = get_settings().env != "dev"
+    strict = is_strict()
     host = check_syntax(url, strict=strict)
     if not strict:
         return
-    for address in await resolve(host):
-        reason = _refused_reason(address)
-        if reason:
-            raise UnsafeUrlError(f"webhook host {host!r} resolves to a {reason} address ({address})")
+    check_addresses(host, await resolve(host))

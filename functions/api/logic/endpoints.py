@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import httpx
 
 from functions.api import errors
+from shared.delivery.transport import SafeTransport
 from shared.delivery.urlsafety import UnsafeUrlError, check_url
 from shared.ids import new_event_id, new_id
 from shared.redis_client import get_redis
@@ -121,9 +122,14 @@ async def test_ping(workspace_id: str, endpoint_id: str) -> tuple[str, bool, int
     headers = {**sign(record.active_secrets(), event_id, body).as_dict(), "content-type": "application/json"}
     try:
         async with httpx.AsyncClient(
-            timeout=get_settings().api_test_ping_timeout_seconds, follow_redirects=False
+            transport=SafeTransport(limits=httpx.Limits(max_connections=1)),  # connects to the address it checked
+            timeout=get_settings().api_test_ping_timeout_seconds,
+            follow_redirects=False,
+            trust_env=False,
         ) as client:
             response = await client.post(record.url, content=body, headers=headers)
+    except UnsafeUrlError as exc:  # the connect-time lookup answered differently (DNS rebinding): nothing sent
+        return event_id, False, None, int((time.perf_counter() - started) * 1000), str(exc)
     except httpx.HTTPError as exc:
         elapsed = int((time.perf_counter() - started) * 1000)
         return event_id, False, None, elapsed, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -44,11 +44,12 @@ class Reply:
 
 
 class Receiver:
-    """A tenant webhook receiver. `reply` decides each answer; every request is recorded."""
+    """A tenant webhook receiver. `reply` decides each answer; every request (and TCP connection) is recorded."""
 
     def __init__(self, secrets: list[str]) -> None:
         self.secrets = secrets
         self.received: list[Received] = []
+        self.connections = 0
         self.reply: Callable[[Received], Reply] = lambda _: Reply()
         self._lock = threading.Lock()
         receiver = self
@@ -85,7 +86,13 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        class _Server(ThreadingHTTPServer):
+            def process_request(self, request: Any, client_address: Any) -> None:
+                with receiver._lock:
+                    receiver.connections += 1
+                super().process_request(request, client_address)
+
+        self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -22,6 +23,8 @@ from tests.integration.deliver.conftest import (
     make_endpoint,
     make_message,
 )
+
+PUBLIC_ADDRESS = "93.184.215.14"  # a global unicast address (never connected to here)
 
 
 def _arn(url: str) -> str:
@@ -82,14 +85,19 @@ async def test_circuit_breaker_pauses_a_failing_endpoint_without_burning_attempt
     assert [(a.attempt, a.status_code) for a in attempts] == [(1, 200)]
 
 
-async def test_unsafe_url_is_refused_at_delivery_time(
-    redis: Redis, queues: Any, receiver: Receiver, poller: SqsPoller, env: pytest.MonkeyPatch
-) -> None:
-    # Given a non-dev environment and an endpoint whose https host resolves to loopback
+@pytest.fixture
+def staging(env: pytest.MonkeyPatch) -> None:
+    """A non-dev environment: https only, and webhook hosts must resolve to public addresses."""
     env.setenv("WAGW_ENV", "staging")
     env.setenv("WAGW_ADMIN_API_KEY", "staging-admin-key-for-tests")
     env.setenv("WAGW_PRODUCER_KEYS", '{"test": "whsec_c3RhZ2luZy10ZXN0LWtleS0xMjM0NTY3ODkwMTI="}')
     refresh_settings()
+
+
+async def test_unsafe_url_is_refused_at_delivery_time(
+    redis: Redis, queues: Any, receiver: Receiver, poller: SqsPoller, staging: None
+) -> None:
+    # Given a non-dev environment and an endpoint whose https host resolves to loopback
     endpoint = make_endpoint(receiver).model_copy(update={"url": "https://localhost:9/hook"})
     await put_endpoint(redis, endpoint)
     message = make_message(endpoint)
@@ -102,6 +110,40 @@ async def test_unsafe_url_is_refused_at_delivery_time(
     assert dead["MessageAttributes"]["reason"]["StringValue"] == "unsafe_url"
     (attempt,) = await store.attempts_of(redis, message.delivery_id)
     assert attempt.error is not None and "loopback" in attempt.error
+
+
+async def test_a_dns_rebind_between_the_check_and_the_connect_is_refused(
+    redis: Redis, queues: Any, receiver: Receiver, poller: SqsPoller, staging: None, env: pytest.MonkeyPatch
+) -> None:
+    # Given a non-dev environment, a real HTTP server on 127.0.0.1 as the attacker's target, and a hostile DNS
+    # that answers rebind.test with a public address first (the pre-delivery check) and 127.0.0.1 after that
+    answers: list[str] = []
+    system_getaddrinfo = socket.getaddrinfo
+
+    def hostile_dns(host: str | bytes | None, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in ("rebind.test", b"rebind.test"):
+            return system_getaddrinfo(host, port, *args, **kwargs)
+        answers.append("127.0.0.1" if answers else PUBLIC_ADDRESS)
+        return system_getaddrinfo(answers[-1], port, *args, **kwargs)
+
+    env.setattr(socket, "getaddrinfo", hostile_dns)
+    port = receiver.server.server_address[1]
+    endpoint = make_endpoint(receiver).model_copy(update={"url": f"https://rebind.test:{port}/hooks/ep_1"})
+    await put_endpoint(redis, endpoint)
+    message = make_message(endpoint)
+    enqueue(queues.deliveries_url, message)
+    # When polled
+    await drain(poller, lambda: poller.totals["deleted"] >= 1)
+    # Then the check saw the public answer, the connection asked again and got loopback, and refused it:
+    # not one TCP connection reached the local server
+    assert answers == [PUBLIC_ADDRESS, "127.0.0.1"]
+    assert receiver.connections == 0 and receiver.received == []
+    # And the delivery is dead-lettered at once as unsafe (not retried as a connection error)
+    (dead,) = dlq_messages(queues.dlq_url)
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == "unsafe_url"
+    (attempt,) = await store.attempts_of(redis, message.delivery_id)
+    assert attempt.outcome == "dead_lettered"
+    assert attempt.error is not None and "loopback address (127.0.0.1)" in attempt.error
 
 
 async def test_attempts_are_only_visible_to_their_workspace(
