@@ -67,9 +67,12 @@ run: deps
 	$(BIN)/wagw run
 
 # Every benchmark in turn (each prints its figures; record them in docs/benchmarks.md). Takes about 30 minutes.
+# sessions, delivery and failover also write docs/bench-data/*.json; bench/plots.py (not a benchmark) then redraws
+# the pictures in docs/img/ from those files.
 BENCHMARKS := throttle ingest delivery api cleanup sessions failover e2e
 bench: deps
 	@for name in $(BENCHMARKS); do echo "== bench/$$name.py"; $(BIN)/python bench/$$name.py; done
+	@echo "== bench/plots.py"; $(BIN)/python bench/plots.py
 
 clean:
 	rm -rf $(VENV) .tools node_modules cdk.out

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -34,3 +42,82 @@ def serve(target: str, env: dict[str, str]) -> Iterator[tuple[str, int]]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+# Recorded data: every benchmark that feeds a plot writes its figures as JSON under docs/bench-data/ --------
+DATA_DIR = REPO_ROOT / "docs" / "bench-data"
+
+
+def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DATA_DIR,
+        help=f"where to write this run's data as JSON for bench/plots.py (default {DATA_DIR.relative_to(REPO_ROOT)})",
+    )
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class LoadSampler:
+    """The 1-minute load average (as `uptime` prints it), sampled in a thread while a benchmark runs."""
+
+    def __init__(self, interval: float = 15.0) -> None:
+        self.interval = interval
+        self.started_utc = utc_now()
+        self._origin = time.monotonic()
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="load-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append((round(time.monotonic() - self._origin, 1), os.getloadavg()[0]))
+            if self._stop.wait(self.interval):
+                return
+
+    def start(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __enter__(self) -> LoadSampler:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join()
+            self.samples.append((round(time.monotonic() - self._origin, 1), os.getloadavg()[0]))
+
+    def summary(self) -> str:
+        loads = [load for _, load in self.samples] or [os.getloadavg()[0]]
+        return f"load average (1 min) during the run: {min(loads):.2f}-{max(loads):.2f}"
+
+    def run_info(self) -> dict[str, Any]:
+        """When, how and under what load the run happened: the `run` block of every data file."""
+        loads = [load for _, load in self.samples] or [os.getloadavg()[0]]
+        return {
+            "command": " ".join([".venv/bin/python", *sys.argv]),
+            "started_utc": self.started_utc,
+            "finished_utc": utc_now(),
+            "cores": os.cpu_count(),
+            "load_average_1m": {"min": min(loads), "max": max(loads), "samples": self.samples},
+        }
+
+
+def write_data(data_dir: Path, name: str, payload: dict[str, Any]) -> Path:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f"{name}.json"
+    text = json.dumps(payload, indent=1)
+    # Lists of numbers on one line each (per-second series stay readable in a diff)
+    text = re.sub(
+        r"\[([-0-9.eE+,\s]+)\]", lambda m: "[" + ", ".join(n.strip() for n in m.group(1).split(",")) + "]", text
+    )
+    path.write_text(text + "\n")
+    print(f"data written to {path}", flush=True)
+    return path

@@ -15,6 +15,11 @@ The receiver is a separate process (a small asyncio HTTP/1.1 server) verifying e
 
 Run: .venv/bin/python bench/delivery.py            (full: 10,000 events, 2-minute outage)
      .venv/bin/python bench/delivery.py --quick    (1,000 events, 20 s outage)
+
+The run's figures, with per-second counts for every queue phase (deliveries the receiver answered 2xx, and
+the requests that failed as the deliver workers saw them: 500 answers, timeouts from stalls, refused
+connections) and the outage window, go to docs/bench-data/delivery.json (`--data-dir`), which
+bench/plots.py draws as docs/img/deliveries-under-failure.png.
 """
 
 from __future__ import annotations
@@ -26,16 +31,20 @@ import multiprocessing as mp
 import os
 import random
 import sys
+import tempfile
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event as MpEvent
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.common import LoadSampler, add_data_dir_argument, write_data
 from shared import aws
 from shared.delivery.queue import DeliveryMessage, send_batch
 from shared.local import bootstrap, services
@@ -61,6 +70,7 @@ async def _receiver(port: int, secret: str, fail_rate: float, stall_rate: float,
     webhook = Webhook(secret)
     rng = random.Random(seed)
     accepted: list[str] = []
+    accepted_at: list[float] = []  # when each 2xx was answered (for the per-second series)
     state = {"requests": 0, "bad_signatures": 0, "first": 0.0, "last": 0.0}
     statuses: Counter[int] = Counter()
 
@@ -80,6 +90,8 @@ async def _receiver(port: int, secret: str, fail_rate: float, stall_rate: float,
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 if method == "GET":
                     stats = {**state, "accepted": accepted, "statuses": dict(statuses)}
+                    if "times" in head[0]:
+                        stats["accepted_at"] = accepted_at
                     writer.write(reply(200, json.dumps(stats).encode()))
                     await writer.drain()
                     continue
@@ -106,6 +118,7 @@ async def _receiver(port: int, secret: str, fail_rate: float, stall_rate: float,
                     state["first"] = state["first"] or now
                     state["last"] = now
                     accepted.append(headers["webhook-id"])
+                    accepted_at.append(now)
                     writer.write(reply(200))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
@@ -133,13 +146,51 @@ def start_receiver(port: int, secret: str, fail_rate: float = 0.0, stall_rate: f
     raise RuntimeError("receiver did not start")
 
 
-def receiver_stats(port: int) -> dict[str, Any]:
-    result: dict[str, Any] = httpx.get(f"http://127.0.0.1:{port}/stats", timeout=30, trust_env=False).json()
+def receiver_stats(port: int, times: bool = False) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{port}/stats" + ("?times=1" if times else "")
+    result: dict[str, Any] = httpx.get(url, timeout=30, trust_env=False).json()
     return result
 
 
 # Deliver workers (each process = one Lambda container, each thread = one concurrent invocation) --------
-def worker_main(queue_url: str, threads: int, stop: MpEvent) -> None:
+def outcome_kind(status: int | None, error: str | None) -> str:
+    """What one webhook POST came to, as the sender saw it."""
+    if status is not None:
+        return "2xx" if 200 <= status < 300 else "500" if status == 500 else str(status)
+    if error == "timeout":
+        return "timeout"
+    if error and error.startswith("ConnectError"):
+        return "refused"
+    return "error"
+
+
+class OutcomeRecorder:
+    """Counts every POST of the deliver function per wall-clock second and outcome (bench instrumentation:
+    wraps functions.deliver.client.post in this process) and writes them to `path` as JSON."""
+
+    def __init__(self, path: str) -> None:
+        from functions.deliver import client
+
+        self.path = path
+        self.counts: Counter[tuple[int, str]] = Counter()
+        self.lock = threading.Lock()
+        original = client.post
+
+        async def post(url: str, body: bytes, headers: dict[str, str]) -> client.HttpResult:
+            result = await original(url, body, headers)
+            with self.lock:
+                self.counts[(int(time.time()), outcome_kind(result.status, result.error))] += 1
+            return result
+
+        client.post = post
+
+    def write(self) -> None:
+        with self.lock:
+            rows = [[second, kind, n] for (second, kind), n in sorted(self.counts.items())]
+        Path(self.path).write_text(json.dumps(rows))
+
+
+def worker_main(queue_url: str, threads: int, stop: MpEvent, outcomes_path: str) -> None:
     # Like the Lambda runtime: Powertools' async batch processor then keeps one event loop per thread, so the
     # httpx pool and the Redis client live across invocations, as they do in a warm Lambda container.
     os.environ["LAMBDA_TASK_ROOT"] = str(REPO_ROOT)
@@ -148,16 +199,20 @@ def worker_main(queue_url: str, threads: int, stop: MpEvent) -> None:
     from functions.deliver.handler import handler
     from shared.local.sqs_runner import SqsPoller
 
+    recorder = OutcomeRecorder(outcomes_path)
     poller = SqsPoller(handler, queue_url, concurrency=threads, wait_seconds=1, function_name="deliver")
     poller.start()
     stop.wait()
+    recorder.write()  # once before stopping, in case the stop takes longer than the parent waits
     poller.stop()
+    recorder.write()
 
 
 @dataclass
 class Workers:
     processes: list[SpawnProcess]
     stop: MpEvent
+    outcome_paths: list[str]
 
     def close(self) -> None:
         self.stop.set()
@@ -166,16 +221,56 @@ class Workers:
             if process.is_alive():
                 process.kill()
 
+    def outcomes(self) -> Counter[tuple[int, str]]:
+        """Every worker's POSTs by (second, outcome); call after close()."""
+        total: Counter[tuple[int, str]] = Counter()
+        for path in self.outcome_paths:
+            try:
+                rows = json.loads(Path(path).read_text())
+            except (OSError, ValueError):
+                continue
+            for second, kind, n in rows:
+                total[(second, kind)] += n
+            Path(path).unlink()
+        return total
+
 
 def start_workers(queue_url: str, workers: int, threads: int) -> Workers:
     context = mp.get_context("spawn")
     stop = context.Event()
+    directory = tempfile.mkdtemp(prefix="wagw-delivery-")
+    paths = [f"{directory}/outcomes-{i}.json" for i in range(workers)]
     processes = [
-        context.Process(target=worker_main, args=(queue_url, threads, stop), daemon=True) for _ in range(workers)
+        context.Process(target=worker_main, args=(queue_url, threads, stop, path), daemon=True) for path in paths
     ]
     for process in processes:
         process.start()
-    return Workers(processes, stop)
+    return Workers(processes, stop, paths)
+
+
+SERIES_KINDS = {"refused": "refused", "500": "http_500", "timeout": "timeout"}
+
+
+def per_second(
+    started: float, accepted_at: list[float], outcomes: Counter[tuple[int, str]], returned_at: float | None
+) -> dict[str, Any]:
+    """Per-second counts from the phase start: deliveries the receiver answered 2xx, and failed requests by
+    kind as the deliver workers saw them (500 answer, timeout = a stall, refused connection, other)."""
+    length = int(max([*accepted_at, *(second + 1 for second, _ in outcomes), started]) - started) + 1
+    series: dict[str, Any] = {"t_s": list(range(length)), "delivered_2xx": [0] * length}
+    for name in [*SERIES_KINDS.values(), "other_failed"]:
+        series[name] = [0] * length
+    for stamp in accepted_at:
+        series["delivered_2xx"][max(0, int(stamp - started))] += 1
+    for (second, kind), n in outcomes.items():
+        if kind == "2xx":
+            continue
+        series[SERIES_KINDS.get(kind, "other_failed")][max(0, min(length - 1, int(second - started)))] += n
+    series["requests_sent_by_outcome"] = {
+        kind: sum(n for (_, k), n in outcomes.items() if k == kind) for kind in sorted({k for _, k in outcomes})
+    }
+    series["outage_window_s"] = [0.0, round(returned_at - started, 2)] if returned_at else None
+    return series
 
 
 # Setup -----------------------------------------------------------------------------------------------
@@ -366,7 +461,7 @@ def run_phase(
         stats = wait_delivered(port, count, limit_seconds)
         finished = time.time()
         time.sleep(2)  # let the last acknowledgements land before counting what is left
-        stats = receiver_stats(port)
+        stats = receiver_stats(port, times=True)
         cpu = {
             "deliver_workers": sum(cpu_seconds(p.pid) for p in pool.processes),
             "localstack": cpu_seconds(LOCALSTACK_PID) - localstack_cpu,
@@ -400,7 +495,13 @@ def run_phase(
         "dlq_messages": queue_depth(dlq_url),
         "queue_left": queue_depth(queue_url),
         **leftovers,
+        "series": per_second(started, stats["accepted_at"], pool.outcomes(), returned_at),
     }
+
+
+def printable(result: dict[str, Any]) -> str:
+    """A phase's result as the one JSON line printed for it (the per-second series go to the data file)."""
+    return json.dumps({k: v for k, v in result.items() if k != "series"})
 
 
 def main() -> int:
@@ -412,7 +513,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="concurrent invocations per process")
     parser.add_argument("--quick", action="store_true", help="1,000 events, 300 in a 20 s outage")
     parser.add_argument("--phases", default="baseline,healthy,faulty,outage")
+    add_data_dir_argument(parser)
     args = parser.parse_args()
+    load = LoadSampler().start()
     if args.quick:
         args.events, args.outage_events, args.outage_seconds = 1_000, 300, 20
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -438,25 +541,48 @@ def main() -> int:
             finally:
                 receiver.kill()
             results.append({"phase": "baseline", "events": args.events, "requests_per_s": round(rate, 1)})
-            print(json.dumps(results[-1]), flush=True)
+            print(printable(results[-1]), flush=True)
         if "healthy" in phases:
             results.append(run_phase("healthy", count=args.events, **common))
-            print(json.dumps(results[-1]), flush=True)
+            print(printable(results[-1]), flush=True)
         if "faulty" in phases:
             results.append(run_phase("faulty", count=args.events, fail_rate=0.30, stall_rate=0.05, **common))
-            print(json.dumps(results[-1]), flush=True)
+            print(printable(results[-1]), flush=True)
         if "outage" in phases:
             results.append(
                 run_phase("outage", count=args.outage_events, outage_seconds=args.outage_seconds, cooldown=10, **common)
             )
-            print(json.dumps(results[-1]), flush=True)
+            print(printable(results[-1]), flush=True)
     finally:
         localstack.stop()
         redis_server.stop()
-    return report(results, concurrency)
+        load.stop()
+    checks = report(results, concurrency)
+    print(load.summary())
+    write_data(
+        args.data_dir,
+        "delivery",
+        {
+            "bench": "delivery",
+            "run": load.run_info(),
+            "settings": {
+                "workers": args.workers,
+                "threads": args.threads,
+                "concurrency": concurrency,
+                "endpoints": ENDPOINTS,
+                "timeout_s": TIMEOUT_SECONDS,
+                "stall_s": STALL_SECONDS,
+                "retry_schedule_s": SCHEDULE,
+                "outage_seconds": args.outage_seconds,
+            },
+            "phases": results,
+            "checks": [{"check": label, "ok": ok} for label, ok in checks],
+        },
+    )
+    return 0 if all(ok for _, ok in checks) else 1
 
 
-def report(results: list[dict[str, Any]], concurrency: int) -> int:
+def report(results: list[dict[str, Any]], concurrency: int) -> list[tuple[str, bool]]:
     by = {r["phase"]: r for r in results}
     checks: list[tuple[str, bool]] = []
     print(f"\nconcurrency: {concurrency} requests in flight at most")
@@ -482,7 +608,7 @@ def report(results: list[dict[str, Any]], concurrency: int) -> int:
             ]
     for label, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {label}")
-    return 0 if all(ok for _, ok in checks) else 1
+    return checks
 
 
 if __name__ == "__main__":

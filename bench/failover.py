@@ -2,7 +2,10 @@
 group, as when an ECS task dies). Checks: all 20 ready on B within 20 s of the kill, no QR shown, commands sent
 during the gap delivered once, no event lost (A's unsent outbox drained by B). Prints the timeline.
 
-    .venv/bin/python bench/failover.py [--sessions 20] [--strategy profile]
+    .venv/bin/python bench/failover.py [--sessions 20] [--strategy profile] [--data-dir docs/bench-data]
+
+The timeline and each session's restore on B (when B started it, when it was ready) also go to
+docs/bench-data/failover.json, which bench/plots.py draws as docs/img/failover-timeline.png.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
+from bench.common import LoadSampler, add_data_dir_argument, write_data
 from session_workers.metrics import descendants
 from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
@@ -72,7 +76,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--strategy", default="profile")
+    add_data_dir_argument(parser)
     args = parser.parse_args()
+    load = LoadSampler().start()
     count = args.sessions
     logdir = Path(tempfile.mkdtemp(prefix="wagw-failover-"))
     redis_server = start_redis()
@@ -187,17 +193,18 @@ async def main() -> None:
                 sent_bodies += [m["body"] for m in response.json()["messages"]]
 
         # Timeline
-        ready_times = sorted(
-            min(
+        def first_after_kill(sid: str, status: str) -> float:
+            return min(
                 [
                     occurred(e)
-                    for e in stub.select("session.status", s)
-                    if e["data"]["status"] == "ready" and occurred(e) > kill_at
+                    for e in stub.select("session.status", sid)
+                    if e["data"]["status"] == status and occurred(e) > kill_at
                 ]
                 or [float("inf")]
             )
-            for s in sids
-        )
+
+        ready_by_session = {s: first_after_kill(s, "ready") for s in sids}
+        ready_times = sorted(ready_by_session.values())
         claims = sorted(
             occurred(e)
             for s in sids
@@ -243,7 +250,52 @@ async def main() -> None:
         for text, ok in checks.items():
             print(f"  [{'OK' if ok else 'FAIL'}] {text}")
         print(f"worker logs: {logdir}")
+        load.stop()
+        print(load.summary())
+
+        def since_kill(stamp: float) -> float | None:
+            return round(stamp - kill_at, 3) if stamp != float("inf") else None
+
+        timeline = [
+            ("kill", kill_at, f"SIGKILL every process of worker A ({len(unsent)} events still in its outbox)"),
+            ("gap_work_issued", gap_sent_at, f"{count} send_text commands and {count} inbound messages issued"),
+            ("first_restore", claims[0] if claims else float("inf"), "B starts its first restored session"),
+            ("first_ready", ready_times[0], "first session ready on B"),
+            ("half_ready", statistics_median(ready_times), "half the sessions ready on B"),
+            ("all_ready", ready_times[-1], f"all {count} sessions ready on B"),
+            ("observed", all_ready_at, "all ready observed at the ingest stub"),
+        ]
+        write_data(
+            args.data_dir,
+            "failover",
+            {
+                "bench": "failover",
+                "run": load.run_info(),
+                "sessions": count,
+                "strategy": args.strategy,
+                "lease": {
+                    "ttl_ms": settings.lease_ttl_ms,
+                    "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+                    "safety_margin_ms": settings.lease_safety_margin_ms,
+                },
+                "target_s": TARGET_SECONDS,
+                "timeline": [{"event": e, "t_s": since_kill(t), "label": label} for e, t, label in timeline],
+                "per_session": sorted(
+                    (
+                        {
+                            "session": sid,
+                            "restore_started_s": since_kill(first_after_kill(sid, "starting")),
+                            "ready_s": since_kill(ready_by_session[sid]),
+                        }
+                        for sid in sids
+                    ),
+                    key=lambda row: (row["ready_s"] is None, row["ready_s"] or 0.0),
+                ),
+                "checks": [{"check": text, "ok": ok} for text, ok in checks.items()],
+            },
+        )
     finally:
+        load.stop()
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)

@@ -1,10 +1,17 @@
 """Sessions per worker on the simulator: memory per session (PSS) for both auth strategies, against the
 whatsapp-web.js model (one full Chromium per session), plus time to open and to restore a session.
 
-    .venv/bin/python bench/sessions.py [--sessions 50] [--baseline 10]
+    .venv/bin/python bench/sessions.py [--sessions 50] [--baseline 10] [--step 10] [--baseline-step 2]
+                                       [--data-dir docs/bench-data]
 
 PSS is read from /proc/<pid>/smaps_rollup for every Chromium process under this one (shared pages counted
 once, split among the processes that map them); summed RSS would count shared pages once per process.
+
+For the memory curve (docs/img/memory-per-session.png, drawn by bench/plots.py from
+docs/bench-data/sessions.json), a second pass per strategy opens the sessions `--step` at a time and samples
+PSS each time a step is ready and settled (10, 20, ... 50); the baseline is sampled every `--baseline-step`
+sessions as it opens them one after the other. The first pass (all sessions started at once) gives the
+timings and the table's figures, as before.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from bench.common import LoadSampler, add_data_dir_argument, write_data
 from session_workers.metrics import browser_pids, pss_kib
 from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
@@ -29,6 +37,27 @@ SETTLE_SECONDS = 5.0
 
 def browser_pss_mib() -> float:
     return sum(pss_kib(pid) for pid in browser_pids()) / 1024
+
+
+def memory_point(sessions: int, elapsed: float) -> dict[str, Any]:
+    pss = browser_pss_mib()
+    point = {
+        "sessions": sessions,
+        "pss_total_mib": round(pss, 1),
+        "pss_per_session_mib": round(pss / sessions, 2),
+        "browser_processes": len(browser_pids()),
+        "elapsed_s": round(elapsed, 1),
+    }
+    print(f"  {point}", flush=True)
+    return point
+
+
+async def no_browsers_left(within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while browser_pids() and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    if browser_pids():
+        raise RuntimeError(f"{len(browser_pids())} browser processes still alive after the worker stopped")
 
 
 async def scan_all(sim: SimulatorServer, stub: IngestStub, sids: list[str], phones: dict[str, str]) -> None:
@@ -139,13 +168,64 @@ async def run_strategy(strategy: str, count: int, sim: SimulatorServer, stub: In
     }
 
 
-async def run_baseline(count: int, sim: SimulatorServer) -> dict[str, Any]:
-    """The whatsapp-web.js model: one full Chromium (and profile) per session."""
+async def run_ramp(
+    strategy: str, count: int, step: int, sim: SimulatorServer, stub: IngestStub
+) -> list[dict[str, Any]]:
+    """Memory against the session count: one worker, sessions opened `step` at a time; after each step is
+    ready (scanned, auth saved) and has settled, the PSS of every browser process."""
+    from redis.asyncio import Redis
+
+    from session_workers.worker import Worker
+    from shared import redis_keys as keys
+    from shared.settings import get_settings
+    from shared.store.records import SessionRecord
+    from shared.store.sessions import create_session
+
+    os.environ["WAGW_AUTH_STRATEGY"] = strategy
+    get_settings.cache_clear()
+    settings = get_settings().model_copy(update={"worker_capacity": count + 10, "worker_id": f"bench-{strategy}-ramp"})
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    await redis.flushdb()
+    await no_browsers_left()
+    worker = Worker(settings, health_port=None)
+    await worker.start()
+    sids = [f"ramp_{strategy}_{i:03d}" for i in range(count)]
+    phones = {sid: f"1556{strategy == 'profile':d}{i:06d}" for i, sid in enumerate(sids)}
+    points = []
+    started = time.monotonic()
+    print(f"{strategy}: memory as sessions are added {step} at a time", flush=True)
+    try:
+        for first in range(0, count, step):
+            batch = sids[first : first + step]
+            for sid in batch:
+                await create_session(redis, SessionRecord(id=sid, workspace_id="ws_bench"))
+            await scan_all(sim, stub, batch, phones)
+
+            async def saved(batch: list[str] = batch) -> bool:
+                return all(await asyncio.gather(*[redis.exists(keys.session_auth(s)) for s in batch]))
+
+            while not await saved():
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(SETTLE_SECONDS)
+            points.append(memory_point(first + len(batch), time.monotonic() - started))
+    finally:
+        await worker.stop()
+        await redis.flushdb()
+        await redis.aclose()
+    await no_browsers_left()
+    return points
+
+
+async def run_baseline(count: int, step: int, sim: SimulatorServer) -> dict[str, Any]:
+    """The whatsapp-web.js model: one full Chromium (and profile) per session, opened one after the other;
+    memory sampled every `step` sessions (the pauses for it are left out of the time to ready)."""
     import tempfile
 
     from playwright.async_api import async_playwright
 
     contexts = []
+    points = []
+    paused = 0.0
     async with async_playwright() as pw, httpx.AsyncClient(timeout=10) as http:
         started = time.monotonic()
         for i in range(count):
@@ -160,10 +240,16 @@ async def run_baseline(count: int, sim: SimulatorServer) -> dict[str, Any]:
             await http.post(sim.url + "control/scan", json={"qr": client, "phone": f"1555900{i:04d}"})
             await page.wait_for_function("WPP.conn.isMainReady()")
             contexts.append(context)
-        ready_all = time.monotonic() - started
+            if len(contexts) % step == 0 and len(contexts) < count:
+                pause = time.monotonic()
+                await asyncio.sleep(SETTLE_SECONDS)
+                points.append(memory_point(len(contexts), pause - started - paused))
+                paused += time.monotonic() - pause
+        ready_all = time.monotonic() - started - paused
         await asyncio.sleep(SETTLE_SECONDS)
         pss = browser_pss_mib()
         processes = len(browser_pids())
+        points.append(memory_point(count, ready_all))
         for context in contexts:
             await context.close()
     return {
@@ -173,6 +259,7 @@ async def run_baseline(count: int, sim: SimulatorServer) -> dict[str, Any]:
         "pss_per_session_mib": pss / count,
         "browser_processes": processes,
         "ready_all_s": ready_all,
+        "points": points,
     }
 
 
@@ -181,7 +268,11 @@ async def main() -> None:
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--baseline", type=int, default=10)
     parser.add_argument("--strategies", default="context,profile")
+    parser.add_argument("--step", type=int, default=10, help="sessions added per step of the memory curve (0: none)")
+    parser.add_argument("--baseline-step", type=int, default=2, help="baseline sessions between memory samples")
+    add_data_dir_argument(parser)
     args = parser.parse_args()
+    load = LoadSampler().start()
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     redis_server = start_redis()
@@ -196,16 +287,21 @@ async def main() -> None:
         }
     )
     results = []
+    curves: dict[str, list[dict[str, Any]]] = {}
     try:
         for strategy in args.strategies.split(","):
             results.append(await run_strategy(strategy, args.sessions, sim, stub))
             print(results[-1], flush=True)
-        baseline = await run_baseline(args.baseline, sim)
-        print(baseline, flush=True)
+            if args.step:
+                curves[strategy] = await run_ramp(strategy, args.sessions, args.step, sim, stub)
+        print(f"baseline: memory every {args.baseline_step} sessions", flush=True)
+        baseline = await run_baseline(args.baseline, args.baseline_step, sim)
+        print({k: v for k, v in baseline.items() if k != "points"}, flush=True)
     finally:
         stub.stop()
         sim.stop()
         redis_server.stop()
+        load.stop()
     base = baseline["pss_per_session_mib"]
     targets = {"context": 35.0, "profile": 100.0}
     ratios = {"context": 0.2, "profile": 0.5}
@@ -232,6 +328,33 @@ async def main() -> None:
             f"{row['sessions']}, median to ready {row['restore_ready_median_s']}, "
             f"median to first event {row['restore_first_event_median_s']}"
         )
+    if curves:
+        print()
+        print("PSS per session (MiB) as sessions are added:")
+        for name, points in [*curves.items(), ("baseline", baseline["points"])]:
+            print(f"  {name:10} " + ", ".join(f"{p['sessions']}: {p['pss_per_session_mib']:.1f}" for p in points))
+    print(load.summary())
+    write_data(
+        args.data_dir,
+        "sessions",
+        {
+            "bench": "sessions",
+            "run": load.run_info(),
+            "settle_seconds": SETTLE_SECONDS,
+            "targets": {s: {"mib_per_session": targets[s], "x_baseline": ratios[s]} for s in targets},
+            "models": [
+                *(
+                    {"model": row["strategy"], "all_at_once": row, "points": curves.get(row["strategy"], [])}
+                    for row in results
+                ),
+                {
+                    "model": "baseline",
+                    "all_at_once": {k: v for k, v in baseline.items() if k != "points"},
+                    "points": baseline["points"],
+                },
+            ],
+        },
+    )
 
 
 if __name__ == "__main__":
