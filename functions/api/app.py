@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from functions.api import problems
 from functions.api.middleware import BodyLimitMiddleware
 from functions.api.routers import admin, console, deliveries, endpoints, health, messages, sessions, workspace
+from shared.runtime import freeze_startup_objects
 from shared.settings import get_settings
 
 DESCRIPTION = """The wa-gateway tenant API: WhatsApp sessions, messages, webhook endpoints and deliveries.
@@ -28,6 +29,9 @@ def create_app() -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
+        # Tracing and metrics go through Powertools (X-Ray, EMF); FastAPI's own OpenTelemetry hooks would
+        # only look for a provider that is never configured, on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
     # Matched in order: the hot send route first.
@@ -47,3 +51,4 @@ def create_app() -> FastAPI:
 
 
 app = create_app()
+freeze_startup_objects()

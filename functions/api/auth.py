@@ -52,26 +52,48 @@ class Principal:
 # exist are kept; revocation in this process drops them at once (`forget`), elsewhere within the TTL.
 _KEY_CACHE_MAX = 10_000
 _key_cache: dict[str, tuple[float, ApiKeyRecord]] = {}
+# One Redis lookup per key at a time: when a cached key expires under load, every request in flight
+# would otherwise miss at once and each take a connection for the same GET.
+_lookups_in_flight: dict[str, asyncio.Future[ApiKeyRecord | None]] = {}
+_revocations = 0  # bumped by `forget`, so a lookup that raced a revocation does not cache its answer
 
 
 def forget(key_hash: str) -> None:
+    global _revocations
+    _revocations += 1
     _key_cache.pop(key_hash, None)
+    _lookups_in_flight.pop(key_hash, None)
 
 
-async def _lookup(key_hash: str) -> ApiKeyRecord | None:
-    ttl = get_settings().api_key_cache_seconds
-    now = time.monotonic()
-    cached = _key_cache.get(key_hash)
-    if cached is not None and cached[0] > now and cached[1].live():
-        return cached[1]
+async def _fetch(key_hash: str, ttl: float, revocations: int) -> ApiKeyRecord | None:
     record = await api_keys.api_key_by_hash(get_redis(), key_hash)
-    if record is None or ttl <= 0:
+    if record is None or ttl <= 0 or revocations != _revocations:
         _key_cache.pop(key_hash, None)
         return record
     if len(_key_cache) >= _KEY_CACHE_MAX:
         _key_cache.clear()
-    _key_cache[key_hash] = (now + ttl, record)
+    _key_cache[key_hash] = (time.monotonic() + ttl, record)
     return record
+
+
+async def _lookup(key_hash: str) -> ApiKeyRecord | None:
+    ttl = get_settings().api_key_cache_seconds
+    cached = _key_cache.get(key_hash)
+    if cached is not None and cached[0] > time.monotonic() and cached[1].live():
+        return cached[1]
+    loop = asyncio.get_running_loop()
+    pending = _lookups_in_flight.get(key_hash)
+    if pending is None or pending.get_loop() is not loop:
+        pending = loop.create_task(_fetch(key_hash, ttl, _revocations))
+        _lookups_in_flight[key_hash] = pending
+        pending.add_done_callback(lambda done: _forget_lookup(key_hash, done))
+    # shielded: one caller giving up (a client that hung up) does not cancel the others' lookup
+    return await asyncio.shield(pending)
+
+
+def _forget_lookup(key_hash: str, done: asyncio.Future[ApiKeyRecord | None]) -> None:
+    if _lookups_in_flight.get(key_hash) is done:
+        del _lookups_in_flight[key_hash]
 
 
 async def authenticate(credentials: HTTPAuthorizationCredentials | None) -> ApiKeyRecord:

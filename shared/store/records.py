@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 
 from pydantic import BaseModel, Field
 
@@ -10,7 +10,7 @@ from shared.events import SessionStatus
 
 
 def now_ms() -> int:
-    return int(datetime.now(UTC).timestamp() * 1000)
+    return time.time_ns() // 1_000_000
 
 
 class WorkspaceRecord(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -113,3 +114,41 @@ async def test_the_admin_key_can_come_from_secrets_manager(
         assert_problem(await client.post("/v1/admin/workspaces", json={"name": "x"}, headers=ADMIN_HEADERS), 401)
     finally:
         aws.secrets_manager().delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+
+
+async def test_concurrent_requests_with_an_uncached_key_share_one_lookup(
+    client: httpx.AsyncClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a key this process has not cached, and a count of the lookups that reach Redis
+    from functions.api import auth
+
+    auth.forget(hash_key(tenant.key))
+    lookups = 0
+    real_lookup = auth.api_keys.api_key_by_hash
+
+    async def counted(redis: Redis, key_hash: str) -> object:
+        nonlocal lookups
+        lookups += 1
+        return await real_lookup(redis, key_hash)
+
+    monkeypatch.setattr(auth.api_keys, "api_key_by_hash", counted)
+    # When 50 requests with that key arrive at once
+    answers = await asyncio.gather(*(client.get("/v1/workspace", headers=tenant.headers) for _ in range(50)))
+    # Then every one is answered, and Redis was asked once
+    assert [a.status_code for a in answers] == [200] * 50
+    assert lookups == 1
+
+
+async def test_a_lookup_racing_a_revocation_is_not_cached(redis: Redis, tenant: Tenant) -> None:
+    # Given a lookup of a key that is in flight when the key is revoked in this process
+    from functions.api import auth
+
+    key_hash = hash_key(tenant.key)
+    auth.forget(key_hash)
+    lookup = asyncio.ensure_future(auth._lookup(key_hash))
+    await asyncio.sleep(0)
+    auth.forget(key_hash)
+    # When the lookup completes
+    assert await lookup is not None
+    # Then its answer was not cached: the next request reads Redis again
+    assert key_hash not in auth._key_cache
