@@ -70,7 +70,13 @@ run: deps
 # sessions, delivery and failover also write docs/bench-data/*.json; bench/plots.py (not a benchmark) then redraws
 # the pictures in docs/img/ from those files.
 BENCHMARKS := throttle ingest delivery api cleanup sessions failover e2e
-bench: deps
+# bench/sessions.py compares against the whatsapp-web.js model: one full Debian Chromium per session.
+$(STAMPS)/bench-system:
+	@mkdir -p $(STAMPS)
+	@[ -x /usr/lib/chromium/chromium ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@touch $@
+
+bench: deps $(STAMPS)/bench-system
 	@for name in $(BENCHMARKS); do echo "== bench/$$name.py"; $(BIN)/python bench/$$name.py; done
 	@echo "== bench/plots.py"; $(BIN)/python bench/plots.py
 
