@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     max_batch_events: int = 100
     signature_tolerance_seconds: int = 300
     dedupe_ttl_seconds: int = 24 * 3600
+    # How long an accepted event's mark stays 'pending' if ingest never confirms it (it died mid-batch); longer
+    # than the ingest function's timeout, so a batch still running is never accepted twice.
+    dedupe_pending_seconds: int = Field(default=120, gt=0)
     throttle_limits: dict[str, ThrottleLimit] = Field(default_factory=default_throttle_limits)
 
     delivery_timeout_seconds: float = 15.0

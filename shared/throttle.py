@@ -19,6 +19,7 @@ class Admission(IntEnum):
     DUPLICATE = 1
     THROTTLED = 2
     DROPPED = 3
+    IN_FLIGHT = 4  # an earlier copy was accepted and is not confirmed yet
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,22 @@ async def admit(redis: Redis, requests: Sequence[AdmissionRequest]) -> list[Admi
         args = class_args.get(request.event_class)
         if args is None:
             limit = limit_for(request.event_class)
-            args = [limit.per_minute, limit.burst, settings.dedupe_ttl_seconds, 0, int(limit.droppable)]
+            args = [limit.per_minute, limit.burst, settings.dedupe_pending_seconds, 0, int(limit.droppable)]
             class_args[request.event_class] = args
         bucket = keys.throttle_bucket(request.workspace_id, request.event_class)
         calls.append(([keys.event_seen(request.event_id), bucket], [*args[:3], int(request.bypass), args[4]]))
     raw = await run_many(redis, "admit_event", calls)
     return [AdmissionDecision(Admission(int(code)), math.ceil(int(wait) / 1000)) for code, wait in raw]
+
+
+async def confirm(redis: Redis, event_ids: Sequence[str]) -> None:
+    """Mark accepted events as enqueued: copies are duplicates for the dedupe window from now on."""
+    if event_ids:
+        ttl = get_settings().dedupe_ttl_seconds
+        async with redis.pipeline(transaction=False) as pipe:
+            for event_id in event_ids:
+                pipe.set(keys.event_seen(event_id), "done", ex=ttl)
+            await pipe.execute()
 
 
 async def forget(redis: Redis, event_ids: Sequence[str]) -> None:

@@ -30,7 +30,9 @@ _ADMISSION_OUTCOME = {
     throttle.Admission.DUPLICATE: Outcome.DUPLICATE,
     throttle.Admission.THROTTLED: Outcome.THROTTLED,
     throttle.Admission.DROPPED: Outcome.DROPPED,
+    throttle.Admission.IN_FLIGHT: Outcome.THROTTLED,  # the producer keeps it and asks again after retry_after
 }
+IN_FLIGHT_REASON = "an earlier copy of this event is still being processed"
 
 
 async def ingest_batch(
@@ -59,7 +61,8 @@ async def ingest_batch(
     for event, decision in zip(admissible, decisions, strict=True):
         outcome = _ADMISSION_OUTCOME[decision.admission]
         retry_after = decision.retry_after_seconds if outcome is Outcome.THROTTLED else None
-        results[event.id] = EventResult(id=event.id, outcome=outcome, retry_after=retry_after)
+        reason = IN_FLIGHT_REASON if decision.admission is throttle.Admission.IN_FLIGHT else None
+        results[event.id] = EventResult(id=event.id, outcome=outcome, retry_after=retry_after, reason=reason)
         if outcome is Outcome.ACCEPTED:
             accepted.append(event)
     await _record_and_fan_out(redis, accepted)
@@ -69,17 +72,42 @@ async def ingest_batch(
 
 
 async def _record_and_fan_out(redis: Redis, accepted: list[Event]) -> None:
-    caused: list[Event] = []
-    for event in accepted:
-        caused.extend(await state.apply_event(redis, event))
-    deliveries = await fanout.deliveries_for(redis, accepted + caused)
-    failed_event_ids = await fanout.enqueue(deliveries)
+    """Apply and enqueue the accepted events, then confirm their dedupe marks. Whatever fails on the way
+    releases the marks of what was not enqueued, so the producer's retry is accepted, not called a duplicate."""
+    try:
+        caused: list[Event] = []
+        for event in accepted:
+            caused.extend(await state.apply_event(redis, event))
+        deliveries = await fanout.deliveries_for(redis, accepted + caused)
+        failed_event_ids = await fanout.enqueue(deliveries)
+    except BaseException:
+        await _release(redis, [e.id for e in accepted])
+        raise
+    await _confirm(redis, [e.id for e in accepted if e.id not in failed_event_ids])
     if failed_event_ids:
-        await throttle.forget(redis, sorted(failed_event_ids))
+        await _release(redis, sorted(failed_event_ids))
         logger.error("deliveries queue refused messages", extra={"events": len(failed_event_ids)})
         raise QueueUnavailable(
             "the deliveries queue did not take every event; retry the batch", failed_events=sorted(failed_event_ids)
         )
+
+
+async def _confirm(redis: Redis, event_ids: list[str]) -> None:
+    # The events are on the queue: failing here must not fail the batch (its retry would enqueue them again).
+    # Unconfirmed marks lapse after `dedupe_pending_seconds`; a copy sent later than that is delivered twice,
+    # with the same webhook-id.
+    try:
+        await throttle.confirm(redis, event_ids)
+    except Exception:
+        logger.exception("could not confirm dedupe marks", extra={"events": len(event_ids)})
+
+
+async def _release(redis: Redis, event_ids: list[str]) -> None:
+    # Best effort: when Redis itself is what failed, the pending marks lapse by themselves.
+    try:
+        await throttle.forget(redis, event_ids)
+    except Exception:
+        logger.exception("could not release dedupe marks", extra={"events": len(event_ids)})
 
 
 def _authenticate(body: bytes, headers: Mapping[str, str]) -> str:

@@ -8,6 +8,8 @@ for people reading their dead letters.
 from __future__ import annotations
 
 from fastapi import FastAPI
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from functions.ingest import errors
 from shared import problems as shared_problems
@@ -19,6 +21,9 @@ DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     errors.InvalidBatch: ProblemType(422, "invalid-batch", "Invalid event batch"),
     errors.UnknownTenant: ProblemType(422, "unknown-tenant", "Unknown workspace or session"),
     errors.QueueUnavailable: ProblemType(503, "queue-unavailable", "Deliveries queue unavailable"),
+    # The producer retries the batch; what this attempt admitted was released (or lapses: see logic).
+    RedisConnectionError: ProblemType(503, "store-unavailable", "Data store unavailable"),
+    RedisTimeoutError: ProblemType(503, "store-unavailable", "Data store unavailable"),
 }
 
 

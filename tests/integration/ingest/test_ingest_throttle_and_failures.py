@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from functions.ingest.handler import handler
 from shared import aws
+from shared import redis_keys as keys
 from shared.local.lambda_runtime import LocalLambda
 from shared.signing import generate_secret
 from tests.conftest import Queues, refresh_settings
@@ -135,3 +138,58 @@ async def test_sqs_outage_answers_503_and_a_retry_loses_nothing(
     assert retried.json()["results"][0]["outcome"] == "accepted"
     assert [d["event"]["id"] for d in drain(queues.deliveries_url)] == [event["id"]]
     assert aws.deliveries_queue_url() == queues.deliveries_url
+
+
+async def test_a_batch_that_fails_after_admission_is_accepted_again_on_retry(
+    client: httpx.AsyncClient, queues: Queues, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = load_event("message_received")
+    # Given Redis fails while ingest applies the event's state, after the event was admitted
+    from functions.ingest import state
+
+    real_apply = state.apply_event
+
+    async def failing_apply(*args: object, **kwargs: object) -> object:
+        raise RedisConnectionError("connection reset by peer")
+
+    monkeypatch.setattr(state, "apply_event", failing_apply)
+    failed = await client.post("/v1/events", **signed([event]))
+    # Then the batch is answered 503 with Retry-After, nothing was enqueued
+    assert failed.status_code == 503
+    assert failed.headers["retry-after"]
+    assert failed.json()["type"] == "/problems/store-unavailable"
+    assert drain(queues.deliveries_url) == []
+    # When Redis is back and the producer retries the batch
+    monkeypatch.setattr(state, "apply_event", real_apply)
+    retried = await client.post("/v1/events", **signed([event]))
+    # Then the event is accepted (not called a duplicate) and enqueued exactly once
+    assert retried.json()["results"][0]["outcome"] == "accepted"
+    assert [d["event"]["id"] for d in drain(queues.deliveries_url)] == [event["id"]]
+    # And a further copy is a duplicate
+    again = await client.post("/v1/events", **signed([event]))
+    assert again.json()["results"][0]["outcome"] == "duplicate"
+
+
+async def test_a_copy_arriving_while_the_first_is_unconfirmed_is_told_to_come_back(
+    client: httpx.AsyncClient, queues: Queues, redis: Redis, env: pytest.MonkeyPatch
+) -> None:
+    event = load_event("message_received")
+    # Given an ingest that admitted the event and died before enqueueing it (its mark is still pending)
+    env.setenv("WAGW_DEDUPE_PENDING_SECONDS", "2")
+    refresh_settings()
+    await redis.set(keys.event_seen(event["id"]), "pending", ex=2)
+    # When the producer's retry arrives meanwhile
+    early = await client.post("/v1/events", **signed([event]))
+    # Then it is not called a duplicate: throttled, with a Retry-After within the pending window
+    result = early.json()["results"][0]
+    assert result["outcome"] == "throttled"
+    assert 1 <= result["retry_after"] <= 2
+    assert "still being processed" in result["reason"]
+    assert drain(queues.deliveries_url) == []
+    # When the retry comes back after the pending mark lapsed
+    await asyncio.sleep(2.1)
+    late = await client.post("/v1/events", **signed([event]))
+    # Then the event is accepted and enqueued once
+    assert late.json()["results"][0]["outcome"] == "accepted"
+    assert [d["event"]["id"] for d in drain(queues.deliveries_url)] == [event["id"]]
+    assert await redis.get(keys.event_seen(event["id"])) == "done"
