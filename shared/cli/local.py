@@ -13,7 +13,7 @@ from rich.table import Table
 
 from shared.cli import app
 from shared.local.receiver import ReceivedEvent, Receiver, ReceiverState
-from shared.local.system import LocalSystem, SystemOptions
+from shared.local.system import LocalSystem, SystemOptions, publish_environment, withdraw_environment
 
 console = Console()
 
@@ -47,6 +47,7 @@ def run(
         with console.status("starting Redis, LocalStack, apps, workers ..."):
             system.start()
             demo = system.create_demo_tenant()
+            publish_environment(system)
         table = Table(title="wa-gateway is running", show_header=False)
         table.add_row("Console", f"{system.api_url}/console")
         table.add_row("API (OpenAPI)", f"{system.api_url}/docs")
@@ -60,9 +61,11 @@ def run(
         table.add_row("LocalStack", system.options.aws_endpoint_url or "")
         table.add_row("Logs", str(system.options.workdir))
         console.print(table)
+        console.print("In another terminal, `.venv/bin/wagw status` (or redrive, keys, cleanup) operates on it.")
         console.print("Events delivered to the receiver appear below. Ctrl-C stops everything.")
         wait_for_interrupt()
     finally:
+        withdraw_environment()
         with console.status("stopping ..."):
             system.stop()
         console.print("stopped.")

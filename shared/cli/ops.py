@@ -129,7 +129,7 @@ def create_key(
     workspace: Annotated[str | None, typer.Option(help="existing workspace id (default: create one)")] = None,
     name: Annotated[str, typer.Option(help="workspace name when creating one")] = "My workspace",
     scopes: Annotated[list[str] | None, typer.Option("--scope", help="read, send, manage (default: all)")] = None,
-    api_url: Annotated[str, typer.Option(help="the API's base URL")] = "http://127.0.0.1:8080",
+    api_url: Annotated[str, typer.Option(help="the API's base URL", envvar="WAGW_API_URL")] = "http://127.0.0.1:8080",
 ) -> None:
     """Create a workspace API key through the admin API (and the workspace, unless given)."""
     admin = {"Authorization": f"Bearer {get_settings().admin_api_key.get_secret_value()}"}

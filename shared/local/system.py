@@ -7,6 +7,7 @@ session workers on the WhatsApp Web simulator (or the real site); a local webhoo
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -305,3 +306,29 @@ class LocalSystem:
             service.stop()
         self.services.clear()
         self._restore_environment()
+
+
+# `make run` publishes where its services listen, so `wagw status` / `redrive` / `keys` / `cleanup` in another
+# terminal reach them without any setup.
+RUNNING_ENVIRONMENT = REPO_ROOT / ".run" / "local-env.json"
+
+
+def publish_environment(system: LocalSystem, path: Path = RUNNING_ENVIRONMENT) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**system.env, "WAGW_API_URL": system.api_url}, indent=2))
+
+
+def withdraw_environment(path: Path = RUNNING_ENVIRONMENT) -> None:
+    path.unlink(missing_ok=True)
+
+
+def adopt_running_environment(path: Path = RUNNING_ENVIRONMENT) -> bool:
+    """Point this process at the system `make run` started, unless it was pointed somewhere already
+    (WAGW_REDIS_URL or AWS_ENDPOINT_URL set). Returns whether it did."""
+    if not path.exists() or "WAGW_REDIS_URL" in os.environ or "AWS_ENDPOINT_URL" in os.environ:
+        return False
+    for name, value in json.loads(path.read_text()).items():
+        os.environ.setdefault(name, value)
+    get_settings.cache_clear()
+    aws.reset_clients()
+    return True
