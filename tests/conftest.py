@@ -66,6 +66,15 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
 
 
 @pytest.fixture
+def staging(env: pytest.MonkeyPatch) -> None:
+    """A non-dev environment: https only, and webhook hosts must resolve to public addresses."""
+    env.setenv("WAGW_ENV", "staging")
+    env.setenv("WAGW_ADMIN_API_KEY", "staging-admin-key-for-tests")
+    env.setenv("WAGW_PRODUCER_KEYS", '{"test": "whsec_c3RhZ2luZy10ZXN0LWtleS0xMjM0NTY3ODkwMTI="}')
+    refresh_settings()
+
+
+@pytest.fixture
 async def redis(redis_url: str, env: pytest.MonkeyPatch) -> AsyncIterator[Redis]:
     """A clean Redis database for one test, and settings pointing at it."""
     env.setenv("WAGW_REDIS_URL", redis_url)

@@ -85,15 +85,6 @@ async def test_circuit_breaker_pauses_a_failing_endpoint_without_burning_attempt
     assert [(a.attempt, a.status_code) for a in attempts] == [(1, 200)]
 
 
-@pytest.fixture
-def staging(env: pytest.MonkeyPatch) -> None:
-    """A non-dev environment: https only, and webhook hosts must resolve to public addresses."""
-    env.setenv("WAGW_ENV", "staging")
-    env.setenv("WAGW_ADMIN_API_KEY", "staging-admin-key-for-tests")
-    env.setenv("WAGW_PRODUCER_KEYS", '{"test": "whsec_c3RhZ2luZy10ZXN0LWtleS0xMjM0NTY3ODkwMTI="}')
-    refresh_settings()
-
-
 async def test_unsafe_url_is_refused_at_delivery_time(
     redis: Redis, queues: Any, receiver: Receiver, poller: SqsPoller, staging: None
 ) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import random
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
@@ -118,7 +118,13 @@ async def test_a_dead_workers_sessions_are_taken_over(redis: Redis, worker_env: 
     await b.stop()
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+# No shrinking: each example runs for seconds, and a shrink would take many minutes of the suite.
+@settings(
+    max_examples=5,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 @given(
     actions=st.lists(
         st.tuples(st.sampled_from(["kill", "pause", "wait"]), st.integers(0, 2), st.floats(0.05, 0.6)),
@@ -136,6 +142,23 @@ async def test_property_no_two_workers_ever_drive_the_same_session(
     log = DrivingLog()
     live: list[Worker] = []
     dead: list[Worker] = []
+    try:
+        await _exercise(redis, rng, log, live, dead, actions)
+    finally:  # a failing example must not leave workers running into the next one
+        for worker in live:
+            worker.kill()
+        for worker in live + dead:
+            await worker.close_after_kill()
+
+
+async def _exercise(
+    redis: Redis,
+    rng: random.Random,
+    log: DrivingLog,
+    live: list[Worker],
+    dead: list[Worker],
+    actions: list[tuple[str, int, float]],
+) -> None:
     for _ in range(3):
         worker = fake_worker(log, capacity=4)
         await worker.start()
@@ -171,8 +194,3 @@ async def test_property_no_two_workers_ever_drive_the_same_session(
         lambda: sum(len(w.sessions) for w in live) == 8, within=15, what="all sessions owned by live workers"
     )
     assert not log.overlaps(), log.overlaps()
-    for worker in dead:
-        await worker.close_after_kill()
-    for worker in live:
-        worker.kill()
-        await worker.close_after_kill()

@@ -63,14 +63,6 @@ class _Stream(httpcore.AsyncMockStream):
         return self
 
 
-@pytest.fixture
-def staging(env: pytest.MonkeyPatch) -> None:
-    env.setenv("WAGW_ENV", "staging")
-    env.setenv("WAGW_ADMIN_API_KEY", "staging-admin-key-for-tests")
-    env.setenv("WAGW_PRODUCER_KEYS", '{"test": "whsec_c3RhZ2luZy10ZXN0LWtleS0xMjM0NTY3ODkwMTI="}')
-    refresh_settings()
-
-
 @pytest.mark.parametrize(
     ("answers", "reason"),
     [
