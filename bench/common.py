@@ -12,13 +12,16 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from shared.local.services import REPO_ROOT, free_port
+from session_workers.simulator import SimulatorServer
+from session_workers.simulator.ingest_stub import IngestStub
+from shared.local.services import REPO_ROOT, ServiceProcess, free_port, start_redis
 
 
 @contextmanager
@@ -121,3 +124,30 @@ def write_data(data_dir: Path, name: str, payload: dict[str, Any]) -> Path:
     path.write_text(text + "\n")
     print(f"data written to {path}", flush=True)
     return path
+
+
+# The session-worker benches' world: real Redis, the WhatsApp Web simulator and the ingest stub -------------
+@dataclass
+class SimulatedBackends:
+    redis_server: ServiceProcess
+    sim: SimulatorServer
+    stub: IngestStub
+
+    def stop(self) -> None:
+        self.stub.stop()
+        self.sim.stop()
+        self.redis_server.stop()
+
+
+def start_simulated_backends(extra_env: dict[str, str]) -> SimulatedBackends:
+    """Start them and point this process's worker settings at them (plus `extra_env`)."""
+    backends = SimulatedBackends(start_redis(), SimulatorServer(qr_interval_ms=60_000).start(), IngestStub().start())
+    os.environ.update(
+        {
+            "WAGW_REDIS_URL": backends.redis_server.url,
+            "WAGW_WHATSAPP_URL": backends.sim.url,
+            "WAGW_INGEST_URL": backends.stub.url,
+            **extra_env,
+        }
+    )
+    return backends

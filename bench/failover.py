@@ -27,13 +27,11 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from bench.common import LoadSampler, add_data_dir_argument, write_data
+from bench.common import LoadSampler, add_data_dir_argument, start_simulated_backends, write_data
 from session_workers.metrics import descendants
-from session_workers.simulator import SimulatorServer
-from session_workers.simulator.ingest_stub import IngestStub
 from shared import redis_keys as keys
 from shared.commands import SendTextCommand, enqueue_command
-from shared.local.services import free_port, start_redis
+from shared.local.services import free_port
 from shared.settings import get_settings
 from shared.store.records import SessionRecord
 from shared.store.sessions import create_session
@@ -81,23 +79,18 @@ async def main() -> None:
     load = LoadSampler().start()
     count = args.sessions
     logdir = Path(tempfile.mkdtemp(prefix="wagw-failover-"))
-    redis_server = start_redis()
-    sim = SimulatorServer(qr_interval_ms=60_000).start()
-    stub = IngestStub().start()
-    os.environ.update(
+    backends = start_simulated_backends(
         {
-            "WAGW_REDIS_URL": redis_server.url,
-            "WAGW_WHATSAPP_URL": sim.url,
-            "WAGW_INGEST_URL": stub.url,
             "WAGW_AUTH_STRATEGY": args.strategy,
             "WAGW_WORKER_CAPACITY": str(count + 5),
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
     )
+    sim, stub = backends.sim, backends.stub
     get_settings.cache_clear()
     settings = get_settings()
-    redis = Redis.from_url(redis_server.url, decode_responses=True)
+    redis = Redis.from_url(backends.redis_server.url, decode_responses=True)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         port_a, port_b = free_port(), free_port()
@@ -304,9 +297,7 @@ async def main() -> None:
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
         await redis.aclose()
-        stub.stop()
-        sim.stop()
-        redis_server.stop()
+        backends.stop()
 
 
 def statistics_median(values: list[float]) -> float:

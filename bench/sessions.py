@@ -25,11 +25,10 @@ from typing import Any
 
 import httpx
 
-from bench.common import LoadSampler, add_data_dir_argument, write_data
+from bench.common import LoadSampler, add_data_dir_argument, start_simulated_backends, write_data
 from session_workers.metrics import browser_pids, pss_kib
 from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
-from shared.local.services import start_redis
 
 FULL_CHROMIUM = "/usr/lib/chromium/chromium"
 SETTLE_SECONDS = 5.0
@@ -275,17 +274,8 @@ async def main() -> None:
     load = LoadSampler().start()
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    redis_server = start_redis()
-    sim = SimulatorServer(qr_interval_ms=60_000).start()
-    stub = IngestStub().start()
-    os.environ.update(
-        {
-            "WAGW_REDIS_URL": redis_server.url,
-            "WAGW_WHATSAPP_URL": sim.url,
-            "WAGW_INGEST_URL": stub.url,
-            "WAGW_AUTH_BACKUP_INTERVAL_SECONDS": "600",
-        }
-    )
+    backends = start_simulated_backends({"WAGW_AUTH_BACKUP_INTERVAL_SECONDS": "600"})
+    sim, stub = backends.sim, backends.stub
     results = []
     curves: dict[str, list[dict[str, Any]]] = {}
     try:
@@ -298,9 +288,7 @@ async def main() -> None:
         baseline = await run_baseline(args.baseline, args.baseline_step, sim)
         print({k: v for k, v in baseline.items() if k != "points"}, flush=True)
     finally:
-        stub.stop()
-        sim.stop()
-        redis_server.stop()
+        backends.stop()
         load.stop()
     base = baseline["pss_per_session_mib"]
     targets = {"context": 35.0, "profile": 100.0}
