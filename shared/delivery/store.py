@@ -24,13 +24,10 @@ from shared import redis_keys as keys
 from shared.delivery.queue import DeliveryMessage
 from shared.scripts import script
 from shared.settings import get_settings
+from shared.store.records import now_ms
 
 ATTEMPT_LOG_MAX = 100
 RESPONSE_LOG_BYTES = 1024
-
-
-def now_ms() -> int:
-    return int(datetime.now(UTC).timestamp() * 1000)
 
 
 def from_ms(value: int) -> datetime:
