@@ -71,6 +71,9 @@ class Worker:
         self.browser_relaunched.set()
         self.draining = False
         self.started = False
+        # redis-py can swallow a cancel on Python 3.11 (asyncio.wait_for around its socket writes), so loops also
+        # check this flag: after kill() nothing of this worker may claim, renew or post again.
+        self.killed = asyncio.Event()
         self.heartbeat_ok_at = 0.0
         self._loops: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Task[Any]] = set()
@@ -138,7 +141,7 @@ class Worker:
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self._watchdog_loop(), name="watchdog"),
             asyncio.create_task(self._claim_loop(), name="claim"),
-            asyncio.create_task(self.poster.run(self.outbox_wake), name="outbox"),
+            asyncio.create_task(self.poster.run(self.outbox_wake, stop=self.killed), name="outbox"),
             asyncio.create_task(self._backup_loop(), name="backup"),
             asyncio.create_task(self._metrics_loop(), name="metrics"),
         ]
@@ -203,18 +206,20 @@ class Worker:
         """Stop at once without releasing or saving anything (tests use it to stand in for SIGKILL)."""
         self.started = False
         self.draining = True
+        self.killed.set()
         for task in self._loops:
             task.cancel()
         for session in list(self.sessions.values()):
             session.abort("killed")  # cancels its tasks; its page is closed by close_after_kill (the OS would)
+        self.spawn(self._cancel_loops(poll_s=0.05))
 
-    async def _cancel_loops(self) -> None:
+    async def _cancel_loops(self, poll_s: float = 1.0) -> None:
         """Cancel the loops and wait until they are gone (re-cancelling: a cancel can be swallowed in a race)."""
         pending = {t for t in self._loops if not t.done()}
         while pending:
             for task in pending:
                 task.cancel()
-            _done, pending = await asyncio.wait(pending, timeout=1)
+            _done, pending = await asyncio.wait(pending, timeout=poll_s)
 
     async def close_after_kill(self) -> None:
         await self._cancel_loops()
@@ -255,8 +260,10 @@ class Worker:
         self.heartbeat_ok_at = time.monotonic()
 
     async def _heartbeat_loop(self) -> None:
-        while True:
+        while not self.killed.is_set():
             await asyncio.sleep(self.hb_s)
+            if self.killed.is_set():
+                return
             try:
                 await self._heartbeat_once()
             except (RedisError, OSError) as exc:
@@ -264,7 +271,7 @@ class Worker:
 
     async def _watchdog_loop(self) -> None:
         margin = self.settings.lease_safety_margin_ms / 1000
-        while True:
+        while not self.killed.is_set():
             await asyncio.sleep(min(0.25, self.hb_s / 4))
             now = time.monotonic()
             for session in list(self.sessions.values()):
@@ -332,12 +339,21 @@ class Worker:
             if lease is None:
                 continue
             workspace_id: Any = await self.redis.hget(keys.session(session_id), "workspace_id")  # type: ignore[misc]
+            if self.draining:  # stopped while claiming (a swallowed cancel gets here): never drive it
+                await self._hand_back(lease)
+                break
             session = self.session_factory(self, lease, str(workspace_id or "unknown"))
             self.sessions[session_id] = session
             self.metrics.claims += 1
             claimed += 1
             session.start_task = self.spawn(self._start_session(session))
         return claimed
+
+    async def _hand_back(self, lease: Lease) -> None:
+        """A lease claimed while stopping goes back to the pool; a killed worker (SIGKILL) leaves it to lapse."""
+        if not self.killed.is_set():
+            with contextlib.suppress(FencedOff, RedisError, OSError):
+                await self.ownership.release(lease, requeue=True)
 
     async def _start_session(self, session: SessionBase) -> None:
         async with self._start_slots:
@@ -407,7 +423,7 @@ class Worker:
 
     # --- backups, browser crashes, metrics, health -------------------------------------------------------
     async def _backup_loop(self) -> None:
-        while True:
+        while not self.killed.is_set():
             await asyncio.sleep(self.settings.auth_backup_interval_seconds)
             await self.backup_all()
 
@@ -445,7 +461,7 @@ class Worker:
 
         from shared.observability import metrics
 
-        while True:
+        while not self.killed.is_set():
             await asyncio.sleep(self.settings.metrics_interval_seconds)
             try:
                 depth = await self.poster.depth()

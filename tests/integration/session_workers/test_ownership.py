@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from session_workers.ownership import FencedOff, Ownership
+from session_workers.ownership import FencedOff, Lease, Ownership
 from session_workers.worker import Worker
 from shared import redis_keys as keys
 from shared.settings import get_settings
@@ -118,6 +119,63 @@ async def test_a_dead_workers_sessions_are_taken_over(redis: Redis, worker_env: 
     await b.stop()
 
 
+def _stopped_during_claim(worker: Worker, stop: Callable[[], None]) -> None:
+    """The worker is stopped while its claim is in flight, and the cancel is swallowed.
+
+    On Python 3.11 asyncio.wait_for (which redis-py wraps around socket writes) can return a result and drop a
+    cancel that arrives in the same loop iteration; the claim loop then carries on as if nothing happened.
+    """
+    real_claim = worker.ownership.claim
+
+    async def claim_then_stop(session_id: str) -> Lease | None:
+        lease = await real_claim(session_id)
+        stop()
+        task = asyncio.current_task()
+        while task is not None and task.cancelling():
+            task.uncancel()
+        return lease
+
+    worker.ownership.claim = claim_then_stop  # type: ignore[method-assign]
+
+
+async def test_a_worker_killed_mid_claim_never_drives_what_it_claimed(
+    redis: Redis, worker_env: pytest.MonkeyPatch
+) -> None:
+    # Given a worker whose kill lands while a claim is in flight and whose cancel is lost
+    log = DrivingLog()
+    worker = fake_worker(log, worker_id="mid-claim")
+    await worker.start()
+    _stopped_during_claim(worker, worker.kill)
+    # When a session arrives and the worker claims it
+    sid = await new_session(redis, "sess_mid_claim")
+    await eventually(lambda: redis.exists(keys.session_lease(sid)), what="the lease is taken")
+    await asyncio.sleep(0.3)
+    # Then the dead worker never started driving it, and stays silent (no heartbeat after the kill)
+    assert log.intervals == []
+    beat = await redis.zscore(keys.workers(), "mid-claim")
+    await asyncio.sleep(0.5)
+    assert await redis.zscore(keys.workers(), "mid-claim") == beat
+    assert all(task.done() for task in worker._loops)
+    await worker.close_after_kill()
+
+
+async def test_a_worker_stopping_mid_claim_hands_the_session_back(redis: Redis, worker_env: pytest.MonkeyPatch) -> None:
+    # Given a worker that starts draining while a claim is in flight
+    log = DrivingLog()
+    worker = fake_worker(log, worker_id="draining")
+    await worker.start()
+    _stopped_during_claim(worker, lambda: setattr(worker, "draining", True))
+    # When it claims a session
+    sid = await new_session(redis, "sess_handed_back")
+    await eventually(lambda: redis.hget(keys.session(sid), "fence"), what="the session was claimed")
+    # Then it does not drive it and gives it straight back to the pool
+    await eventually(lambda: redis.sismember(keys.unowned_sessions(), sid), what="the session is unowned again")
+    assert log.intervals == []
+    assert not await redis.exists(keys.session_lease(sid))
+    worker.kill()
+    await worker.close_after_kill()
+
+
 # No shrinking: each example runs for seconds, and a shrink would take many minutes of the suite.
 @settings(
     max_examples=5,
@@ -184,9 +242,7 @@ async def _exercise(
                 return await real_renew(leases)
 
             target.ownership.renew = stalled  # type: ignore[method-assign]
-            asyncio.get_running_loop().call_later(
-                stall + 0.1, lambda t=target, r=real_renew: setattr(t.ownership, "renew", r)
-            )
+            asyncio.get_running_loop().call_later(stall + 0.1, setattr, target.ownership, "renew", real_renew)
         await asyncio.sleep(duration + rng.uniform(0, 0.2))
         assert not log.overlaps(), log.overlaps()
     # Eventually every session is driven again by exactly one live worker
