@@ -6,7 +6,7 @@
 -- KEYS[1] client id -> message id, KEYS[2] message hash, KEYS[3] session's message index,
 -- KEYS[4] session's send-rate bucket (hash), KEYS[5] session's command stream, KEYS[6] session hash
 -- ARGV: message_id, ttl_seconds, created_ms, limit_per_minute, command_json, stream_maxlen, workspace_id,
---       refused statuses (space separated), the record's hash fields as one JSON object of strings
+--       refused statuses (space separated), then the record's hash as field, value, field, value, ...
 -- Returns {'no_session', ''} | {'existing', message_id} | {'refused', status} | {'limited', retry_after_ms}
 --       | {'created', message_id}
 local session = redis.call('HMGET', KEYS[6], 'workspace_id', 'deleted_at_ms', 'status')
@@ -30,12 +30,7 @@ end
 redis.call('HSET', KEYS[4], 'tokens', tostring(tokens - 1), 'at_ms', tostring(math.max(now, at)))
 redis.call('PEXPIRE', KEYS[4], 120000)
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-local fields = {}
-for field, value in pairs(cjson.decode(ARGV[9])) do
-  table.insert(fields, field)
-  table.insert(fields, value)
-end
-redis.call('HSET', KEYS[2], unpack(fields))
+redis.call('HSET', KEYS[2], unpack(ARGV, 9))
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'command', ARGV[5])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -63,7 +63,8 @@ class MessageRecord(BaseModel):
     updated_at_ms: int = Field(default_factory=now_ms)
 
     def to_hash(self) -> dict[str, str]:
-        return {k: str(v) for k, v in self.model_dump(mode="json").items() if v is not None}
+        # Every field is a str, a StrEnum or an int, whose str() is its JSON form: no model_dump on the hot path.
+        return {k: str(v) for k, v in self.__dict__.items() if v is not None}
 
 
 async def create_message(redis: Redis, record: MessageRecord) -> tuple[MessageRecord, bool]:
@@ -150,7 +151,10 @@ def queue_message_call(
     """The (keys, args) of the `message_send` script for `record`: for callers that batch many sends
     into one round trip (`shared.scripts.run_many`); `read_queue_result` reads each reply."""
     command = SendTextCommand(
+        # One send command per message: its id derives from the message's (no second ULID per send).
+        command_id="cmd_" + record.id.removeprefix("msg_"),
         session_id=record.session_id,
+        issued_at=datetime.fromtimestamp(record.created_at_ms / 1000, UTC),
         message_id=record.id,
         client_message_id=record.client_message_id,
         to=record.to,
@@ -174,7 +178,7 @@ def queue_message_call(
             COMMAND_STREAM_MAXLEN,
             record.workspace_id,
             " ".join(refused_statuses),
-            json.dumps(record.to_hash(), separators=(",", ":")),
+            *[item for pair in record.to_hash().items() for item in pair],
         ],
     )
 

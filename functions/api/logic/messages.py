@@ -11,6 +11,7 @@ from shared.redis_client import get_redis
 from shared.settings import get_settings
 from shared.store import messages
 from shared.store.messages import MessageRecord, SendOutcome
+from shared.store.records import now_ms
 
 REFUSED = sorted(s.value for s in CANNOT_SEND)
 
@@ -25,6 +26,7 @@ async def send_text(
 ) -> tuple[MessageRecord, bool]:
     """Returns (message, created); an earlier message with the same client id comes back unchanged.
     The session's ownership and status are checked inside the same Redis step that stores the message."""
+    now = now_ms()
     record = MessageRecord(
         id=new_id("msg"),
         workspace_id=workspace_id,
@@ -32,6 +34,8 @@ async def send_text(
         to=chat_id(to),
         text=text,
         client_message_id=client_message_id,
+        created_at_ms=now,
+        updated_at_ms=now,
     )
     redis = get_redis()
     call_keys, args = messages.queue_message_call(
