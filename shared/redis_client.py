@@ -6,6 +6,7 @@ import asyncio
 import weakref
 from typing import Any
 
+import hiredis
 from aws_lambda_powertools.utilities import parameters
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import Connection, SSLConnection
@@ -25,7 +26,13 @@ class _HiredisPacking:
     use; on the ingest hot path (one EVALSHA per event) packing cost more than the scripts."""
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        return _serializer.pack(*args)
+        name = args[0]
+        if isinstance(name, str) and " " not in name:
+            try:  # the common case straight to C: str, bytes and numbers need no conversion
+                return [hiredis.pack_command(args)]
+            except TypeError:
+                pass
+        return _serializer.pack(*args)  # multi-word names ("SCRIPT LOAD"), buffers, or the DataError
 
 
 class FastConnection(_HiredisPacking, Connection):
