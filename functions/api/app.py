@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from functions.api import problems
 from functions.api.middleware import BodyLimitMiddleware
 from functions.api.routers import admin, console, deliveries, endpoints, health, messages, sessions, workspace
-from shared.runtime import freeze_startup_objects
+from shared.runtime import tune_gc_for_serving
 from shared.settings import get_settings
 
 DESCRIPTION = """The wa-gateway tenant API: WhatsApp sessions, messages, webhook endpoints and deliveries.
@@ -51,4 +51,4 @@ def create_app() -> FastAPI:
 
 
 app = create_app()
-freeze_startup_objects()
+tune_gc_for_serving()

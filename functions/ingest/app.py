@@ -9,7 +9,7 @@ from functions.ingest.errors import PayloadTooLarge
 from functions.ingest.logic import ingest_batch
 from shared.producer import IngestResponse, Outcome
 from shared.redis_client import get_redis
-from shared.runtime import freeze_startup_objects
+from shared.runtime import tune_gc_for_serving
 from shared.settings import get_settings
 
 
@@ -55,4 +55,4 @@ def create_app() -> FastAPI:
 
 
 app = create_app()
-freeze_startup_objects()
+tune_gc_for_serving()
