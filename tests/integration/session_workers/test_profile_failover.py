@@ -46,6 +46,9 @@ async def test_killed_owner_is_replaced_without_qr_and_pending_commands_go_out_o
     redis: Redis, worker_env: pytest.MonkeyPatch, sim: SimulatorServer, stub: IngestStub, workers: list[Worker]
 ) -> None:
     worker_env.setenv("WAGW_AUTH_STRATEGY", "profile")
+    # The simulator, like WhatsApp, counts a page as connected up to 1.5 s after its last poll. With the suite's
+    # 1.5 s leases B could log in while A's dead page still counted; production leases last 6 s.
+    worker_env.setenv("WAGW_LEASE_TTL_MS", "4000")
     get_settings.cache_clear()
     phone = "15550000505"
     a, b = named("fo-a"), named("fo-b")
