@@ -18,7 +18,6 @@ AUTH_TOKEN_CACHE_SECONDS = 3600
 MAX_CONNECTIONS = 200
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = weakref.WeakKeyDictionary()
 _serializer = HiredisRespSerializer()
-_last: tuple[weakref.ref[asyncio.AbstractEventLoop], Redis] | None = None
 
 
 class _HiredisPacking:
@@ -54,15 +53,11 @@ def make_client(url: str, password: str | None = None, max_connections: int = MA
 
 def get_redis() -> Redis:
     """Return the client bound to the running loop (redis-py connections belong to one loop)."""
-    global _last
     loop = asyncio.get_running_loop()
-    if _last is not None and _last[0]() is loop:  # the common case, without a weak-key lookup per call
-        return _last[1]
     client = _clients.get(loop)
     if client is None:
         client = make_client(get_settings().redis_url, password=redis_password())
         _clients[loop] = client
-    _last = (weakref.ref(loop), client)
     return client
 
 
@@ -76,8 +71,6 @@ def redis_password() -> str | None:
 
 async def close_redis() -> None:
     loop = asyncio.get_running_loop()
-    global _last
     client = _clients.pop(loop, None)
-    _last = None
     if client is not None:
         await client.aclose(close_connection_pool=True)
