@@ -51,7 +51,7 @@ lint: deps
 	$(BIN)/ruff format --check .
 
 typecheck: deps
-	$(BIN)/mypy shared functions session_workers infra bench
+	$(BIN)/mypy shared functions session_workers infra bench wagw_local
 
 # Three pytest processes: the browser-driving worker tests and the end-to-end tests (which start the whole
 # system) each get a process of their own, so no state of the other tests' process can reach them.

@@ -23,7 +23,7 @@ from fastapi import FastAPI, Response
 from redis.asyncio import Redis
 
 from bench.common import serve
-from shared.local import services
+from wagw_local import services
 
 # The baseline: the same route shape, doing nothing (uvicorn target `bench.api:baseline_app`).
 baseline_app = FastAPI()

@@ -22,9 +22,9 @@ from functions.cleanup.logic import RunOptions, run_cleanup
 from functions.cleanup.models import CleanupResult
 from shared import redis_keys as keys
 from shared.events import Event, SessionStatus
-from shared.local import services
 from shared.settings import get_settings
 from shared.store.records import now_ms
+from wagw_local import services
 
 TARGET_PER_SECOND = 10_000
 MINUTE = 60_000

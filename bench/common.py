@@ -21,7 +21,7 @@ import httpx
 
 from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
-from shared.local.services import REPO_ROOT, ServiceProcess, free_port, start_redis
+from wagw_local.services import REPO_ROOT, ServiceProcess, free_port, start_redis
 
 
 @contextmanager

@@ -9,7 +9,7 @@ Phases, each on fresh queues:
 4. outage: the receiver is down for `--outage-seconds`, then back; every event must be delivered after it returns.
 
 The deliver side runs like Lambda: `--workers` processes (containers), each with `--threads` concurrent
-invocations fed by shared.local.sqs_runner (batches of 10, records of a batch delivered concurrently).
+invocations fed by wagw_local.sqs_runner (batches of 10, records of a batch delivered concurrently).
 The receiver is a separate process (a small asyncio HTTP/1.1 server) verifying every signature with the
 `standardwebhooks` package and counting accepted (2xx) webhook-ids.
 
@@ -47,10 +47,10 @@ import httpx
 from bench.common import LoadSampler, add_data_dir_argument, write_data
 from shared import aws
 from shared.delivery.queue import DeliveryMessage, send_batch
-from shared.local import bootstrap, services
-from shared.local.services import REPO_ROOT
 from shared.settings import get_settings
 from shared.signing import generate_secret, sign
+from wagw_local import bootstrap, services
+from wagw_local.services import REPO_ROOT
 
 ENDPOINTS = 10
 WORKSPACE = "ws_bench"
@@ -197,7 +197,7 @@ def worker_main(queue_url: str, threads: int, stop: MpEvent, outcomes_path: str)
     # Powertools prints EMF every 100 values of a metric even when disabled; keep the report readable.
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115
     from functions.deliver.handler import handler
-    from shared.local.sqs_runner import SqsPoller
+    from wagw_local.sqs_runner import SqsPoller
 
     recorder = OutcomeRecorder(outcomes_path)
     poller = SqsPoller(handler, queue_url, concurrency=threads, wait_seconds=1, function_name="deliver")

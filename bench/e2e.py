@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from shared.local.system import LocalSystem, Ports, SystemOptions
 from shared.settings import default_throttle_limits
+from wagw_local.system import LocalSystem, Ports, SystemOptions
 
 DEFAULT_LIMITS = {name: limit.model_dump() for name, limit in default_throttle_limits().items()}
 

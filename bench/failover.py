@@ -31,10 +31,10 @@ from bench.common import LoadSampler, add_data_dir_argument, start_simulated_bac
 from session_workers.metrics import descendants
 from shared import redis_keys as keys
 from shared.commands import SendTextCommand, enqueue_command
-from shared.local.services import free_port
 from shared.settings import get_settings
 from shared.store.records import SessionRecord
 from shared.store.sessions import create_session
+from wagw_local.services import free_port
 
 TARGET_SECONDS = 20.0
 

@@ -20,11 +20,11 @@ from redis.asyncio import Redis
 from bench.common import serve
 from shared import aws
 from shared.ids import new_event_id
-from shared.local import bootstrap, services
 from shared.settings import DEV_PRODUCER_SECRET, get_settings
 from shared.signing import sign
 from shared.store import endpoints, sessions, workspaces
 from shared.store.records import EndpointRecord, EndpointSecret, SessionRecord, WorkspaceRecord
+from wagw_local import bootstrap, services
 
 WORKSPACES = 20
 BATCH = 100

@@ -15,9 +15,9 @@ import time
 from redis.asyncio import Redis
 
 from shared import throttle
-from shared.local import services
 from shared.redis_client import make_client
 from shared.settings import get_settings
+from wagw_local import services
 
 EXACT_LIMIT_PER_MINUTE = 600
 EXACT_BURST = 50

@@ -14,8 +14,8 @@ import pytest
 from redis.asyncio import Redis
 
 from shared import aws
-from shared.local import bootstrap, services
 from shared.settings import get_settings
+from wagw_local import bootstrap, services
 
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")

@@ -57,6 +57,7 @@ BUILD_CONTEXT_EXCLUDES = [
     "functions",
     "infra",
     "tests",
+    "wagw_local",
 ]
 
 HEALTH_COMMAND = (

@@ -482,7 +482,7 @@ class SimulatorServer:
 
     def start(self) -> SimulatorServer:
         if self._requested_port == 0:
-            from shared.local.services import free_port
+            from wagw_local.services import free_port
 
             self.port = free_port()
         config = uvicorn.Config(

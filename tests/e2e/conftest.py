@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.local.system import Demo, LocalSystem, Ports, SystemOptions
+from wagw_local.system import Demo, LocalSystem, Ports, SystemOptions
 
 FAST_WORKERS = {
     "WAGW_LEASE_TTL_MS": "3000",

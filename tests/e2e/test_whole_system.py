@@ -13,8 +13,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from shared import aws
-from shared.local.receiver import ReceiverState
-from shared.local.system import Demo, LocalSystem
+from wagw_local.receiver import ReceiverState
+from wagw_local.system import Demo, LocalSystem
 
 PHONE = "6281100000001"
 CONTACT = "6281299990000"

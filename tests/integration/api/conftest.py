@@ -86,7 +86,7 @@ class ServedApp:
 
         import uvicorn
 
-        from shared.local.services import free_port
+        from wagw_local.services import free_port
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright, expect
 
-from shared.local.system import Demo, LocalSystem, Ports, SystemOptions
 from tests.conftest import refresh_settings
 from tests.integration.api.test_console import CHROMIUM, HAVE_CHROMIUM, SCREENSHOT
+from wagw_local.system import Demo, LocalSystem, Ports, SystemOptions
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not HAVE_CHROMIUM, reason="no chromium-headless-shell")]
 

@@ -86,9 +86,9 @@ async def test_health_answers_without_a_key(client: httpx.AsyncClient) -> None:
 
 async def test_a_redis_outage_is_a_503_problem(app: FastAPI, tenant: Tenant, env: pytest.MonkeyPatch) -> None:
     # Given Redis unreachable (a closed port)
-    from shared.local.services import free_port
     from shared.redis_client import close_redis
     from tests.conftest import refresh_settings
+    from wagw_local.services import free_port
 
     await close_redis()
     env.setenv("WAGW_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 from functions.cleanup import handler as cleanup_handler
 from shared import producer
 from shared import redis_keys as keys
-from shared.cli import app
 from shared.events import Event, SessionStatus
 from shared.store.records import now_ms
 from tests.integration.cleanup.helpers import DAY, HOUR, make_session
+from wagw_local.cli import app
 
 SCHEDULED_EVENT = Path(__file__).parents[2] / "unit" / "cleanup" / "scheduled_event.json"
 PHONE = "62811801641"

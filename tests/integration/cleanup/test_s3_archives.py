@@ -12,11 +12,11 @@ from functions.cleanup.logic import run_cleanup
 from shared import aws
 from shared import redis_keys as keys
 from shared.events import SessionStatus
-from shared.local import bootstrap
 from shared.settings import get_settings
 from shared.store.records import now_ms
 from tests.conftest import refresh_settings
 from tests.integration.cleanup.helpers import DAY, Ingest, make_session
+from wagw_local import bootstrap
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from functions.deliver.handler import handler
 from shared import aws
 from shared.delivery.queue import DeliveryMessage, delivery_id_for
-from shared.local.sqs_runner import PollResult, SqsPoller
 from shared.signing import generate_secret
 from shared.store.records import EndpointRecord, EndpointSecret
+from wagw_local.sqs_runner import PollResult, SqsPoller
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

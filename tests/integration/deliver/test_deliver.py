@@ -9,7 +9,6 @@ from typing import Any
 from redis.asyncio import Redis
 
 from shared.delivery import replay, store
-from shared.local.sqs_runner import SqsPoller
 from shared.store.endpoints import get_endpoint, put_endpoint
 from tests.integration.deliver.conftest import (
     Received,
@@ -21,6 +20,7 @@ from tests.integration.deliver.conftest import (
     make_endpoint,
     make_message,
 )
+from wagw_local.sqs_runner import SqsPoller
 
 
 async def test_delivers_signed_post_verified_by_every_active_secret(

@@ -11,7 +11,6 @@ from redis.asyncio import Redis
 
 from shared import aws
 from shared.delivery import replay, store
-from shared.local.sqs_runner import SqsPoller
 from shared.store.endpoints import put_endpoint
 from tests.conftest import refresh_settings
 from tests.integration.deliver.conftest import (
@@ -23,6 +22,7 @@ from tests.integration.deliver.conftest import (
     make_endpoint,
     make_message,
 )
+from wagw_local.sqs_runner import SqsPoller
 
 PUBLIC_ADDRESS = "93.184.215.14"  # a global unicast address (never connected to here)
 

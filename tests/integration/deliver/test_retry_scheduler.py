@@ -15,11 +15,11 @@ from functions.retry_scheduler import handler as scheduler_handler
 from functions.retry_scheduler.logic import move_due
 from shared import aws
 from shared.delivery import store
-from shared.local.sqs_runner import LocalContext, SqsPoller
 from shared.store.endpoints import put_endpoint
 from shared.store.records import EndpointRecord
 from tests.conftest import refresh_settings
 from tests.integration.deliver.conftest import Receiver, Reply, drain, enqueue, make_endpoint, make_message
+from wagw_local.sqs_runner import LocalContext, SqsPoller
 
 SCHEDULED_EVENT = json.loads((Path(__file__).parent / "fixtures" / "scheduled_event.json").read_text())
 

@@ -13,12 +13,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from functions.ingest.handler import handler
 from shared import aws
 from shared import redis_keys as keys
-from shared.local.lambda_runtime import LocalLambda
 from shared.settings import get_settings
 from shared.signing import generate_secret
 from tests.conftest import Queues, refresh_settings
 from tests.fixtures import load_aws_event, load_event
 from tests.integration.ingest.conftest import Tenant, drain, signed
+from wagw_local.lambda_runtime import LocalLambda
 
 TIGHT_LIMITS = {
     "message": {"per_minute": 60, "burst": 3},

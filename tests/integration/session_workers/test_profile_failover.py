@@ -20,9 +20,9 @@ from session_workers.simulator.ingest_stub import IngestStub
 from session_workers.worker import Worker
 from shared import redis_keys as keys
 from shared.commands import COMMANDS_GROUP, SendTextCommand, enqueue_command
-from shared.local.services import free_port
 from shared.settings import get_settings
 from tests.integration.session_workers.conftest import eventually, new_session, scan_latest_qr, sim_state
+from wagw_local.services import free_port
 
 pytestmark = pytest.mark.browser
 CONTACT = "15557770009"

@@ -19,10 +19,10 @@ from redis.asyncio import Redis
 from functions.retry_scheduler import handler as scheduler_handler
 from shared import aws, topology
 from shared.delivery import store
-from shared.local.lambda_runtime import LocalLambda
-from shared.local.schedules import LocalSchedule, create_schedules, run_schedule
 from shared.store.records import EndpointRecord
 from tests.integration.deliver.conftest import make_message
+from wagw_local.lambda_runtime import LocalLambda
+from wagw_local.schedules import LocalSchedule, create_schedules, run_schedule
 
 FIRE_WAIT_SECONDS = 150  # LocalStack: ~60 s to the first fire of a 1-minute rule, more on a loaded machine
 _ENDPOINT = EndpointRecord(id="ep_rule", workspace_id="ws_1", url="http://127.0.0.1:9/", secrets=[])

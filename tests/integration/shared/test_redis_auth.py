@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.local import services
 from shared.redis_client import close_redis, get_redis
 from tests.conftest import refresh_settings
+from wagw_local import services
 
 
 async def test_client_authenticates_with_the_token_from_secrets_manager(

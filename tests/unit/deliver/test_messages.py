@@ -11,7 +11,7 @@ import pytest
 from functions.deliver.logic import PoisonMessage, parse_message, webhook_body
 from shared.delivery import replay
 from shared.delivery.queue import DeliveryMessage, dead_letter_attributes
-from shared.local.sqs_runner import build_event, failed_ids
+from wagw_local.sqs_runner import build_event, failed_ids
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

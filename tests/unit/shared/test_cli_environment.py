@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.local.system import adopt_running_environment, withdraw_environment
 from shared.settings import get_settings
+from wagw_local.system import adopt_running_environment, withdraw_environment
 
 PUBLISHED = {"WAGW_REDIS_URL": "redis://127.0.0.1:6390/0", "AWS_ENDPOINT_URL": "http://127.0.0.1:4566"}
 

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shared.cli import app
 from shared.settings import get_settings
+from wagw_local.cli import app
 
 
 @app.command()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCALSTACK_PYTHON = Path(os.environ.get("WAGW_LOCALSTACK_PYTHON", REPO_ROOT / ".tools/localstack-venv/bin/python"))
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 

@@ -19,12 +19,12 @@ from pathlib import Path
 import httpx
 
 from shared import aws
-from shared.local import bootstrap, schedules, services
-from shared.local.lambda_runtime import LocalLambda
-from shared.local.receiver import Receiver, ReceiverState
-from shared.local.services import REPO_ROOT, ServiceProcess, free_port
-from shared.local.sqs_runner import SqsPoller
 from shared.settings import DEV_ADMIN_KEY, get_settings
+from wagw_local import bootstrap, schedules, services
+from wagw_local.lambda_runtime import LocalLambda
+from wagw_local.receiver import Receiver, ReceiverState
+from wagw_local.services import REPO_ROOT, ServiceProcess, free_port
+from wagw_local.sqs_runner import SqsPoller
 
 
 @dataclass

@@ -15,7 +15,7 @@ _STANDALONE = {"run", "receive"}
 @app.callback()
 def _target(ctx: typer.Context) -> None:
     """Operate on the system `make run` started, unless WAGW_REDIS_URL / AWS_ENDPOINT_URL point elsewhere."""
-    from shared.local.system import RUNNING_ENVIRONMENT, adopt_running_environment
+    from wagw_local.system import RUNNING_ENVIRONMENT, adopt_running_environment
 
     if ctx.invoked_subcommand not in _STANDALONE and adopt_running_environment():
         typer.echo(f"using the local system started by `make run` ({RUNNING_ENVIRONMENT})", err=True)

@@ -16,9 +16,9 @@ from rich.table import Table
 
 from shared import aws
 from shared import redis_keys as keys
-from shared.cli import app
 from shared.redis_client import redis_password
 from shared.settings import get_settings
+from wagw_local.cli import app
 
 console = Console()
 SCAN_PAGE = 1000

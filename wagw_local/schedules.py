@@ -8,8 +8,8 @@ import threading
 from dataclasses import dataclass
 
 from shared import aws, topology
-from shared.local.lambda_runtime import LocalLambda
 from shared.observability import logger
+from wagw_local.lambda_runtime import LocalLambda
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.cli import app
-from shared.local.receiver import ReceivedEvent, Receiver, ReceiverState
-from shared.local.system import LocalSystem, SystemOptions, publish_environment, withdraw_environment
+from wagw_local.cli import app
+from wagw_local.receiver import ReceivedEvent, Receiver, ReceiverState
+from wagw_local.system import LocalSystem, SystemOptions, publish_environment, withdraw_environment
 
 console = Console()
 
