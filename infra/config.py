@@ -97,7 +97,8 @@ class ApiConfig(_Config):
 class WorkersConfig(_Config):
     cpu: int
     memory_mib: int
-    desired_count: int = Field(ge=1)
+    # No desired count: autoscaling owns the running count (min_count is its floor). A count in the template would
+    # be put back on every deploy, stopping the tasks autoscaling added and handing their sessions over mid-traffic.
     min_count: int = Field(ge=1)
     max_count: int = Field(ge=1)
     # Sessions one task holds at full capacity, and the share of it autoscaling aims for.
@@ -108,8 +109,8 @@ class WorkersConfig(_Config):
 
     @model_validator(mode="after")
     def _counts_ordered(self) -> WorkersConfig:
-        if not self.min_count <= self.desired_count <= self.max_count:
-            raise ValueError("workers need min_count <= desired_count <= max_count")
+        if not self.min_count <= self.max_count:
+            raise ValueError("workers need min_count <= max_count")
         return self
 
     @property

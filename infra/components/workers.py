@@ -151,7 +151,8 @@ class Workers(Construct):
             "Service",
             cluster=self.cluster,
             task_definition=self.task_definition,
-            desired_count=config.desired_count,
+            # No desired_count (see WorkersConfig): ECS starts one task on create and registering the scalable
+            # target below raises it to min_count; later deploys leave the running count alone.
             vpc_subnets=subnets,
             security_groups=[self.security_group],
             assign_public_ip=False,

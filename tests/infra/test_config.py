@@ -34,7 +34,7 @@ def test_prod_is_sized_and_protected_beyond_dev(environments: dict[str, Any]) ->
     assert len(prod.network.availability_zones) == 3 and prod.network.nat_gateways == 3
     assert dev.network.nat_gateways == 1
     assert prod.redis.replicas >= 1 and prod.retain_data and prod.termination_protection
-    assert prod.workers.desired_count > dev.workers.desired_count
+    assert prod.workers.min_count > dev.workers.min_count
 
 
 def test_a_typo_in_cdk_json_is_refused(environments: dict[str, Any]) -> None:

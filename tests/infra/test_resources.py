@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from infra.app import ENVIRONMENTS_KEY, cdk_json_context
 from shared import topology
 from tests.infra.conftest import Synthesized
 
@@ -361,8 +362,19 @@ def test_workers_scale_on_sessions_per_task_against_capacity(synthesized: Any, e
     (container,) = task["ContainerDefinitions"]
     capacity = int({e["Name"]: e["Value"] for e in container["Environment"]}["WAGW_WORKER_CAPACITY"])
     assert 0 < tracking["TargetValue"] < capacity
-    assert 1 <= target["MinCapacity"] <= props(s, "AWS::ECS::Service", "WorkersService")["DesiredCount"]
-    assert target["MaxCapacity"] >= target["MinCapacity"]
+    assert target["MaxCapacity"] >= target["MinCapacity"] >= 1
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_a_deploy_leaves_the_running_worker_count_to_autoscaling(synthesized: Any, env: str) -> None:
+    # Given the synthesized service and its scalable target
+    s = synthesized(env)
+    service = props(s, "AWS::ECS::Service", "WorkersService")
+    target = props(s, "AWS::ApplicationAutoScaling::ScalableTarget", "WorkersServiceTaskCountTarget")
+    workers = cdk_json_context()[ENVIRONMENTS_KEY][env]["workers"]
+    # Then the template sets no count CloudFormation would put back on each deploy; autoscaling's floor is the minimum
+    assert "DesiredCount" not in service
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (workers["min_count"], workers["max_count"])
 
 
 # --- schedules ------------------------------------------------------------------------------------------------
