@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -40,21 +40,54 @@ BRIDGE_JS = """
     try { window.__wagwEmit(type, data === undefined ? null : data); } catch (err) { /* page closing */ }
   };
   const str = (v) => (v == null ? null : (v._serialized || String(v)));
-  const me = () => { try { return str(WPP.conn.getMyUserId()); } catch (err) { return null; } };
-  const snapshot = async () => {
-    const W = window.WPP;
-    let code = null;
-    try { const c = await W.conn.getAuthCode(); code = c && c.fullCode; } catch (err) { /* not in QR mode */ }
-    let mode = null;
-    try { mode = W.conn.getStreamData().mode; } catch (err) { /* older wa-js */ }
-    let authenticated = false;
-    try { authenticated = !!W.conn.isAuthenticated(); } catch (err) { /* not loaded */ }
-    let mainReady = false;
-    try { mainReady = !!(W.conn.isMainReady ? W.conn.isMainReady() : (W.isFullReady && authenticated)); } catch (err) {}
-    return { qr: code, mode, authenticated, mainReady, phone: me() };
+  const attempt = (fn, fallback) => { try { return fn(); } catch (err) { return fallback; } };
+  const me = () => attempt(() => str(WPP.conn.getMyUserId()), null);
+  const myLid = () => attempt(() => str(WPP.conn.getMyUserLid()), null);
+  // Logged in and usable = authenticated AND stream mode MAIN. `conn.main_ready` is NOT that: wa-js fires it once
+  // per page load on the first mode MAIN *or QR* (conn/events/registerMainReadyEvent.ts).
+  const connState = () => ({
+    authenticated: attempt(() => !!WPP.conn.isAuthenticated(), false),
+    mode: attempt(() => WPP.conn.getStreamData().mode, null),
+    phone: me(),
+  });
+  let lastState = '';
+  const reportState = (why) => {
+    const state = connState();
+    const key = state.authenticated + '|' + state.mode;
+    if (key === lastState && why === 'watch') return;
+    lastState = key;
+    send('state', Object.assign(state, { why }));
   };
-  // Subscribe the moment window.WPP is assigned (before the page can emit anything), then report the state
-  // once WPP.isReady; a poll covers any other way WPP might appear.
+  const versions = () => ({
+    wa_js: attempt(() => String(WPP.version), null),
+    whatsapp: attempt(() => { const b = WPP.conn.getBuildConstants(); return b && b.VERSION_STR; }, null)
+      || attempt(() => String(window.Debug.VERSION), null),
+  });
+  // Events leave in the order they happened even when one waits for a LID lookup.
+  let chain = Promise.resolve();
+  const inOrder = (fn) => { chain = chain.then(fn).catch(() => undefined); };
+  const phoneOf = async (id) => {
+    if (!id) return null;
+    if (/@c\\.us$/.test(id)) return id.split('@')[0];
+    if (!/@lid$/.test(id)) return null;
+    try {
+      const entry = await WPP.contact.getPnLidEntry(id);
+      return entry && entry.phoneNumber ? entry.phoneNumber.id : null;
+    } catch (err) { return null; }
+  };
+  // A receipt's MsgKey carries the reader as participant in groups (registerAckMessageEvent.ts); our sent key
+  // in a group carries our own LID instead (generateMessageID.ts). Map the receipt back to the sent message.
+  const ownKey = (chat, serialized) => {
+    const parts = String(serialized).split('_');
+    const remote = chat || parts[1];
+    const base = 'true_' + remote + '_' + parts[2];
+    return /@g\\.us$/.test(remote) && myLid() ? base + '_' + myLid() : base;
+  };
+  const snapshot = async () => {
+    let code = null;
+    try { const c = await WPP.conn.getAuthCode(); code = c && c.fullCode; } catch (err) { /* not in QR mode */ }
+    return Object.assign(connState(), { qr: code, versions: versions() });
+  };
   let hooked = null;
   const hook = (W) => {
     if (!W || hooked === W || typeof W.on !== 'function') return;
@@ -62,31 +95,57 @@ BRIDGE_JS = """
     subscribe(W);
     const ready = () => {
       if (hooked !== W) return;
-      if (W.isReady) snapshot().then((state) => send('attached', state));
-      else setTimeout(ready, 50);
+      if (W.isReady) {
+        snapshot().then((state) => {
+          lastState = state.authenticated + '|' + state.mode;
+          send('attached', state);
+        });
+        // Belt and braces: WhatsApp does not promise the order of authentication and stream mode changes.
+        setInterval(() => reportState('watch'), 2000);
+      } else setTimeout(ready, 50);
     };
     ready();
   };
   const subscribe = (W) => {
     W.on('conn.auth_code_change', (c) => { if (c && c.fullCode) send('qr', { code: c.fullCode }); });
     W.on('conn.qrcode_idle', () => send('qr_idle'));
+    W.on('conn.authenticated', () => reportState('authenticated'));
+    W.on('conn.stream_mode_changed', () => reportState('mode'));
+    W.on('conn.main_ready', () => reportState('main_ready'));
     W.on('conn.link_code_change', (code) => send('link_code', { code: String(code) }));
-    W.on('conn.authenticated', () => send('authenticated'));
-    W.on('conn.main_ready', () => send('ready', { phone: me() }));
-    W.on('conn.stream_mode_changed', (mode) => send('mode', { mode: String(mode) }));
+    W.on('conn.link_code_expired', () => send('link_code_expired'));
+    W.on('conn.link_code_error', (err) => send('link_code_error', { message: String((err && err.message) || err) }));
     W.on('conn.logout_reason', (reason) => send('logout_reason', { reason: String(reason) }));
     W.on('conn.logout', () => send('logout'));
     W.on('chat.new_message', (m) => {
-      if (!m || !m.id || m.id.fromMe) return;
-      send('message', {
-        id: str(m.id), chat: str(m.id.remote) || str(m.from), from: str(m.author) || str(m.from),
+      // An encrypted message fires first as 'ciphertext' with no body, then again decrypted with the same id
+      // (chat/events/registerNewMessageEvent.ts): only the decrypted one is a message.
+      if (!m || !m.id || m.type === 'ciphertext') return;
+      const msg = {
+        id: str(m.id), fromMe: !!m.id.fromMe, chat: str(m.id.remote),
+        from: m.id.fromMe ? me() : (str(m.author) || str(m.from)),
         body: typeof m.body === 'string' ? m.body : '', type: m.type || 'chat', t: m.t || null,
+      };
+      inOrder(async () => {
+        msg.phone = await phoneOf(msg.fromMe ? msg.chat : msg.from);
+        send('message', msg);
       });
     });
     W.on('chat.msg_ack_change', (a) => {
       if (!a) return;
-      send('ack', { ack: a.ack, chat: str(a.chat), ids: (a.ids || []).map(str) });
+      const chat = str(a.chat);
+      const reader = a.sender ? str(a.sender) : null;
+      inOrder(() => send('ack', { ack: a.ack, chat, reader, ids: (a.ids || []).map((id) => ownKey(chat, str(id))) }));
     });
+    // A failed ack (-1 and below) is never a chat.msg_ack_change (registerAckMessageEvent.ts emits ack 1 from
+    // the MsgStore and receipts >= 2): it shows only on the Msg, so watch WhatsApp's MsgStore for it.
+    try {
+      W.whatsapp.MsgStore.on('change:ack', (m) => {
+        if (m && m.id && m.id.fromMe && typeof m.ack === 'number' && m.ack < 0) {
+          inOrder(() => send('ack', { ack: m.ack, chat: str(m.id.remote), reader: null, ids: [str(m.id)] }));
+        }
+      });
+    } catch (err) { /* a wa-js without the store export: failures still show in the send result */ }
   };
   let current = window.WPP;
   try {
@@ -106,35 +165,118 @@ BRIDGE_JS = """
 })();
 """
 
-SEND_JS = """
-async ([chatId, text, messageId]) => {
-  const r = await WPP.chat.sendTextMessage(chatId, text, { messageId, linkPreview: false, createChat: true });
-  return { id: String(r.id && r.id._serialized ? r.id._serialized : r.id), ack: typeof r.ack === 'number' ? r.ack : 0 };
+# chat/functions/find.ts resolves the chat WhatsApp really uses (often `<digits>@lid` for a `<phone>@c.us`), and
+# prepareRawMessage.ts refuses a messageId whose remote is not that chat: the key is built on the resolved chat.
+RESOLVE_JS = """
+async ([to, suffix]) => {
+  const chat = await WPP.chat.find(to);
+  const chatId = String(chat.id._serialized || chat.id);
+  let key = 'true_' + chatId + '_' + suffix;
+  if (/@g\\.us$/.test(chatId)) {
+    const lid = WPP.conn.getMyUserLid();
+    key += '_' + String(lid._serialized || lid);
+  }
+  return { chat: chatId, key };
 }
 """
 
-EXISTS_JS = """
+# sendRawMessage.ts resolves `sendMsgResult: {messageSendResult}` instead of throwing; defaults mark the chat read
+# (chat/defaultSendMessageOptions.ts: markIsRead true): reading is the tenant's choice, never a side effect.
+SEND_JS = """
+async ([chatId, text, messageId]) => {
+  const r = await WPP.chat.sendTextMessage(chatId, text, {
+    messageId, linkPreview: false, markIsRead: false, waitForAck: true, detectMentioned: false,
+  });
+  const settled = await r.sendMsgResult;  // a resolved object in 4.6.0; awaiting also covers older promises
+  const outcome = settled && settled.messageSendResult ? settled.messageSendResult : settled;
+  return {
+    id: String(r.id && r.id._serialized ? r.id._serialized : r.id),
+    ack: typeof r.ack === 'number' ? r.ack : 0,
+    result: outcome == null ? null : String(outcome),
+  };
+}
+"""
+
+FIND_JS = """
 async (id) => {
-  try { return !!(await WPP.chat.getMessageById(id)); }
-  catch (err) {
-    if (err && (err.code === 'msg_not_found' || /not.?found/i.test(String(err.message)))) return false;
+  try {
+    const m = await WPP.chat.getMessageById(id);
+    return { found: true, ack: typeof m.ack === 'number' ? m.ack : 0 };
+  } catch (err) {
+    const code = err && err.code;
+    if (code === 'msg_not_found' || code === 'chat_not_found') return { found: false, ack: null };
     throw err;
   }
 }
 """
 
+VERSIONS_JS = """
+() => {
+  const attempt = (fn) => { try { return fn(); } catch (err) { return null; } };
+  return {
+    wa_js: attempt(() => (window.WPP ? String(WPP.version) : null)),
+    whatsapp: attempt(() => { const b = WPP.conn.getBuildConstants(); return b && b.VERSION_STR; })
+      || attempt(() => String(window.Debug.VERSION)),
+    wpp_present: !!window.WPP,
+    wpp_ready: !!(window.WPP && WPP.isReady),
+  };
+}
+"""
+
+API_ID_PREFIX = "3EB0"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What WhatsApp said of a send: `failure` is a reason when it did not go out (never raised by wa-js)."""
+
+    message_id: str
+    ack: int
+    failure: str | None
+
+
+@dataclass(frozen=True)
+class ExistingMessage:
+    found: bool
+    ack: int | None
+
 
 def chat_id(to: str) -> str:
-    """A phone number or a chat id -> a WhatsApp chat id."""
+    """A phone number or a chat id -> a WhatsApp chat id (before WhatsApp resolves it, e.g. to a LID)."""
     if "@" in to:
         return to
     return "".join(ch for ch in to if ch.isdigit()) + "@c.us"
 
 
-def wa_message_id(session_id: str, client_message_id: str, to: str) -> str:
-    """A deterministic WhatsApp message key for a client's message: a resend can be recognised."""
-    digest = hashlib.sha256(f"{session_id}\x00{client_message_id}".encode()).hexdigest()[:16].upper()
-    return f"true_{chat_id(to)}_3EB0{digest}"
+def _check(session_id: str, head: str) -> str:
+    return hashlib.sha256(f"wagw\x00{session_id}\x00{head}".encode()).hexdigest()[:8].upper()
+
+
+def api_message_suffix(session_id: str, client_message_id: str) -> str:
+    """The id part of an API send's WhatsApp key: derived from (session, client message id), so a resend is
+    recognised, and self-checking, so the page's own echo of it (`chat.new_message`, fromMe) is told apart from a
+    message typed on the phone without a lookup."""
+    head = hashlib.sha256(f"{session_id}\x00{client_message_id}".encode()).hexdigest()[:12].upper()
+    return f"{API_ID_PREFIX}{head}{_check(session_id, head)}"
+
+
+def is_api_message(session_id: str, serialized_id: str) -> bool:
+    """True for a key this gateway generated for an API send of this session."""
+    parts = serialized_id.split("_")
+    if len(parts) < 3:
+        return False
+    key = parts[2]
+    head = key[len(API_ID_PREFIX) : len(API_ID_PREFIX) + 12]
+    return len(key) == 24 and key.startswith(API_ID_PREFIX) and key[16:] == _check(session_id, head)
+
+
+def send_failure(result: str | None, ack: int) -> str | None:
+    """A send's outcome as wa-js returns it -> a reason when it failed, None when it went out."""
+    if result is not None and result != "OK":
+        return f"send_result:{result}"
+    if ack < 0:
+        return f"ack_error:{ack}"
+    return None
 
 
 def should_inject(settings: Settings) -> bool:
@@ -194,27 +336,34 @@ class WhatsAppDriver:
             raise RuntimeError("no page")
         return self.page
 
-    async def send_text(self, to: str, text: str, message_id: str) -> tuple[str, int]:
-        result = await self._page().evaluate(SEND_JS, [chat_id(to), text, message_id])
-        return str(result["id"]), int(result["ack"])
+    async def resolve_chat(self, to: str, suffix: str) -> tuple[str, str]:
+        """(the chat WhatsApp uses for `to`, the full key of our message with id `suffix` in it)."""
+        result = await self._page().evaluate(RESOLVE_JS, [chat_id(to), suffix])
+        return str(result["chat"]), str(result["key"])
 
-    async def message_exists(self, message_id: str) -> bool:
-        return bool(await self._page().evaluate(EXISTS_JS, message_id))
+    async def send_text(self, resolved_chat: str, text: str, message_key: str) -> SendResult:
+        result = await self._page().evaluate(SEND_JS, [resolved_chat, text, message_key])
+        ack = int(result["ack"])
+        return SendResult(str(result["id"]), ack, send_failure(result.get("result"), ack))
+
+    async def find_message(self, message_key: str) -> ExistingMessage:
+        result = await self._page().evaluate(FIND_JS, message_key)
+        ack = result.get("ack")
+        return ExistingMessage(bool(result["found"]), None if ack is None else int(ack))
 
     async def logout(self) -> bool:
         return bool(await self._page().evaluate("async () => !!(await WPP.conn.logout())"))
 
-    async def request_pairing_code(self, phone: str) -> str:
+    async def start_pairing_code(self, phone: str) -> str:
+        """The managed lifecycle (conn/functions/linkDeviceCodeLifecycle.ts): the page emits every new code,
+        its expiry and its errors; `genLinkDeviceCodeForPhoneNumber` would return one code and emit nothing."""
         digits = "".join(ch for ch in phone if ch.isdigit())
         return str(
-            await self._page().evaluate("async (p) => await WPP.conn.genLinkDeviceCodeForPhoneNumber(p, true)", digits)
+            await self._page().evaluate(
+                "async (p) => await WPP.conn.startLinkDeviceCodeForPhoneNumber(p, true)", digits
+            )
         )
 
-    async def state(self) -> dict[str, Any]:
-        result = await self._page().evaluate(
-            """() => ({
-              authenticated: !!WPP.conn.isAuthenticated(),
-              mode: WPP.conn.getStreamData().mode,
-            })"""
-        )
-        return dict(json.loads(json.dumps(result)))
+    async def versions(self) -> dict[str, Any]:
+        """wa-js's and WhatsApp Web's versions, and whether WPP is there and ready (works when it is not)."""
+        return dict(await self._page().evaluate(VERSIONS_JS))

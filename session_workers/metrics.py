@@ -72,6 +72,7 @@ class WorkerMetrics:
     auth_saves: int = 0
     claims: int = 0
     lost_leases: int = 0
+    wa_js_incompatible: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
 
     def prometheus(self, *, worker_id: str, outbox_depth: int, pss_bytes: int, capacity: int) -> str:
@@ -91,5 +92,7 @@ class WorkerMetrics:
             f"wagw_worker_commands_total{{{labels}}} {self.commands}",
             "# TYPE wagw_worker_lost_leases_total counter",
             f"wagw_worker_lost_leases_total{{{labels}}} {self.lost_leases}",
+            "# TYPE wagw_worker_wa_js_incompatible_total counter",
+            f"wagw_worker_wa_js_incompatible_total{{{labels}}} {self.wa_js_incompatible}",
         ]
         return "\n".join(lines) + "\n"

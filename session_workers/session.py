@@ -18,7 +18,7 @@ from redis.exceptions import ResponseError
 
 from session_workers.auth import digest
 from session_workers.browser import SessionBrowser
-from session_workers.driver import WhatsAppDriver, wa_message_id
+from session_workers.driver import SendResult, WhatsAppDriver, api_message_suffix, is_api_message
 from session_workers.ownership import FencedOff, Lease
 from shared import redis_keys as keys
 from shared.commands import (
@@ -49,15 +49,35 @@ from shared.events import (
     SessionStatus,
     SessionStatusData,
     SessionStatusEvent,
+    ack_from_wa,
     event_to_json,
+    whatsapp_event_id,
 )
-from shared.observability import logger
+from shared.observability import logger, metrics
 
 if TYPE_CHECKING:
     from session_workers.worker import Worker
 
 BLOCKED_MODES = {"PROXYBLOCK", "TOS_BLOCK", "SMB_TOS_BLOCK", "DEPRECATED_VERSION"}
 STALE_PENDING_CHECK_SECONDS = 5.0
+# What a tenant reads in `message.failed` for each SendMsgResult (whatsapp/enums/SendMsgResult.ts).
+SEND_FAILURES = {
+    "ERROR_NETWORK": "WhatsApp could not reach its servers to send the message",
+    "ERROR_EXPIRED": "the message expired before WhatsApp could send it",
+    "ERROR_CANCELLED": "WhatsApp cancelled the send",
+    "ERROR_UPLOAD": "WhatsApp could not upload the message's media",
+    "ERROR_UNKNOWN": "WhatsApp reported an unknown error while sending",
+}
+
+
+def failure_reason(failure: str) -> str:
+    """`send_result:ERROR_NETWORK` / `ack_error:-1` -> a reason a person understands, the code first."""
+    kind, _, detail = failure.partition(":")
+    if kind == "send_result":
+        return f"{detail}: {SEND_FAILURES.get(detail, 'WhatsApp did not send the message')}"
+    if kind == "ack_error":
+        return f"ack_error: WhatsApp marked the message as failed (ack {detail})"
+    return failure
 
 
 class SessionBase:
@@ -119,6 +139,9 @@ class BrowserSession(SessionBase):
         self.logout_reason: str | None = None
         self.logging_out = False
         self.phone: str | None = None
+        self.attached = asyncio.Event()
+        self.last_link_code: str | None = None
+        self.link_code_count = 0
         self._reopen_lock = asyncio.Lock()
 
     # --- lifecycle ---------------------------------------------------------------------------------------
@@ -162,8 +185,42 @@ class BrowserSession(SessionBase):
             return
         self.driver = WhatsAppDriver(self.settings, self._page_event, self._renderer_crash)
         await self.driver.attach(self.browser.context)
-        await self.driver.open_page(self.browser.context)
+        await self._load_page(self.driver.open_page(self.browser.context))
+
+    async def _load_page(self, loading: Coroutine[Any, Any, None]) -> None:
+        """Load (or reload) the page and expect the bridge to attach within the bound."""
+        assert self.browser is not None and self.driver is not None
+        self.attached.clear()
+        await loading
         self.browser.page = self.driver.page
+        self._spawn(self._expect_attach())
+
+    async def _expect_attach(self) -> None:
+        """A WhatsApp Web update can break wa-js: `WPP.isReady` never turns true. Say so plainly."""
+        try:
+            await asyncio.wait_for(self.attached.wait(), self.settings.wa_js_ready_timeout_seconds)
+            return
+        except TimeoutError:
+            pass
+        versions: dict[str, Any] = {}
+        if self.driver is not None:
+            with contextlib.suppress(Exception):
+                versions = await self.driver.versions()
+        logger.error(
+            "wa-js did not become ready on this WhatsApp Web build",
+            extra={
+                "session_id": self.id,
+                "wa_js_version": versions.get("wa_js"),
+                "whatsapp_version": versions.get("whatsapp"),
+                "wpp_present": versions.get("wpp_present"),
+                "timeout_s": self.settings.wa_js_ready_timeout_seconds,
+            },
+        )
+        self.worker.metrics.wa_js_incompatible += 1
+        metrics.add_metric(name="WaJsIncompatible", unit="Count", value=1)
+        with contextlib.suppress(Exception):
+            metrics.flush_metrics()
+        self.request_shutdown(save=False, requeue=False, status=SessionStatus.FAILED, reason="wa_js_incompatible")
 
     async def _close_browser(self) -> None:
         browser, self.browser = self.browser, None
@@ -261,8 +318,7 @@ class BrowserSession(SessionBase):
         await self.set_status(SessionStatus.STARTING, f"{what}_crash")
         async with self._reopen_lock:
             if what == "renderer" and self.browser is not None and self.driver is not None:
-                await self.driver.reopen_page(self.browser.context)
-                self.browser.page = self.driver.page
+                await self._load_page(self.driver.reopen_page(self.browser.context))
                 return
             if what == "shared_browser":
                 await self.worker.browser_relaunched.wait()
@@ -293,22 +349,15 @@ class BrowserSession(SessionBase):
         if event_type == "_crash":
             await self._on_crash(str(data.get("what")))
         elif event_type == "attached":
-            if data.get("mainReady"):
-                await self._on_ready(data.get("phone"))
-            elif data.get("qr"):
-                await self._on_qr(str(data["qr"]))
+            await self._on_attached(data)
+        elif event_type == "state":
+            await self._on_state(data)
         elif event_type == "qr":
             await self._on_qr(str(data.get("code") or ""))
         elif event_type == "qr_idle":
             self.request_shutdown(save=False, requeue=False, status=SessionStatus.FAILED, reason="qr_timeout")
-        elif event_type == "link_code":
-            await self.emit(SessionPairingCodeEvent(**self._env(), data=SessionPairingCodeData(code=data["code"])))
-        elif event_type == "authenticated":
-            await self.set_status(SessionStatus.AUTHENTICATED)
-        elif event_type == "ready":
-            await self._on_ready(data.get("phone"))
-        elif event_type == "mode":
-            await self._on_mode(str(data.get("mode")))
+        elif event_type.startswith("link_code"):
+            await self._on_link_code(event_type, data)
         elif event_type == "logout_reason":
             self.logout_reason = str(data.get("reason") or "") or None
         elif event_type == "logout":
@@ -316,13 +365,68 @@ class BrowserSession(SessionBase):
         elif event_type == "message":
             await self._on_message(data)
         elif event_type == "ack":
-            for message_id in data.get("ids") or []:
-                await self.emit(
-                    MessageAckEvent(
-                        **self._env(),
-                        data=MessageAckData(message_id=str(message_id), chat_id=data.get("chat"), ack=Ack(data["ack"])),
-                    )
+            await self._on_ack(data)
+
+    async def _on_attached(self, data: dict[str, Any]) -> None:
+        self.attached.set()
+        versions = data.get("versions") or {}
+        logger.info(
+            "bridge attached",
+            extra={
+                "session_id": self.id,
+                "wa_js_version": versions.get("wa_js"),
+                "whatsapp_version": versions.get("whatsapp"),
+            },
+        )
+        await self._on_state(data)
+        if not self.ready.is_set() and data.get("qr"):
+            await self._on_qr(str(data["qr"]))
+
+    async def _on_state(self, data: dict[str, Any]) -> None:
+        """Status from the connection's state: ready = authenticated AND stream mode MAIN (never `main_ready`)."""
+        authenticated = bool(data.get("authenticated"))
+        mode = str(data.get("mode") or "")
+        if data.get("phone"):
+            self.phone = str(data["phone"]).split("@")[0].split(":")[0]
+        if mode == "CONFLICT":
+            self.ready.clear()
+            await self.set_status(SessionStatus.CONFLICT, "opened_elsewhere")
+        elif not authenticated:
+            return
+        elif mode == "MAIN":
+            await self._on_ready()
+        elif mode == "OFFLINE":
+            self.ready.clear()
+            await self.set_status(SessionStatus.DISCONNECTED, "offline")
+        elif mode in BLOCKED_MODES:
+            self.ready.clear()
+            await self.set_status(SessionStatus.DISCONNECTED, mode.lower())
+        elif self.status in (SessionStatus.QR, SessionStatus.PAIRING):
+            await self.set_status(SessionStatus.AUTHENTICATED)
+
+    async def _on_link_code(self, event_type: str, data: dict[str, Any]) -> None:
+        """The managed pairing-code lifecycle: every new code is an event; its expiry or failure ends the attempt."""
+        if event_type == "link_code":
+            code = str(data.get("code") or "")
+            if not code or code == self.last_link_code or self.stopping:
+                return
+            self.last_link_code = code
+            self.link_code_count += 1
+            self.status = SessionStatus.PAIRING
+            expires = datetime.now(UTC) + timedelta(seconds=self.settings.pairing_code_ttl_seconds)
+            await self.emit(
+                SessionPairingCodeEvent(
+                    **self._env(),
+                    data=SessionPairingCodeData(code=code, expires_at=expires, attempt=self.link_code_count),
                 )
+            )
+        elif self.ready.is_set() or self.status in (SessionStatus.AUTHENTICATED, SessionStatus.READY):
+            logger.warning("pairing code event on a linked session ignored", extra={"session_id": self.id, **data})
+        elif event_type == "link_code_expired":
+            self.request_shutdown(save=False, requeue=False, status=SessionStatus.FAILED, reason="pairing_code_expired")
+        elif event_type == "link_code_error":
+            reason = f"pairing_code_error: {str(data.get('message') or 'unknown')[:200]}"
+            self.request_shutdown(save=False, requeue=False, status=SessionStatus.FAILED, reason=reason)
 
     async def _on_qr(self, code: str) -> None:
         if not code or self.stopping or code == self.last_qr:
@@ -339,29 +443,14 @@ class BrowserSession(SessionBase):
             SessionQrEvent(**self._env(), data=SessionQrData(qr=code, expires_at=expires, attempt=self.qr_count))
         )
 
-    async def _on_ready(self, phone: Any) -> None:
+    async def _on_ready(self) -> None:
         self.qr_count = 0
-        if phone:
-            self.phone = str(phone).split("@")[0].split(":")[0]
         first = not self.ready.is_set()
+        reconnected = self.status in (SessionStatus.DISCONNECTED, SessionStatus.CONFLICT)
         self.ready.set()
-        await self.set_status(SessionStatus.READY)
+        await self.set_status(SessionStatus.READY, "reconnected" if reconnected else None)
         if first:
             await self.backup()
-
-    async def _on_mode(self, mode: str) -> None:
-        if mode == "OFFLINE":
-            self.ready.clear()
-            await self.set_status(SessionStatus.DISCONNECTED, "offline")
-        elif mode == "CONFLICT":
-            self.ready.clear()
-            await self.set_status(SessionStatus.CONFLICT, "opened_elsewhere")
-        elif mode in BLOCKED_MODES:
-            self.ready.clear()
-            await self.set_status(SessionStatus.DISCONNECTED, mode.lower())
-        elif mode == "MAIN" and self.status in (SessionStatus.DISCONNECTED, SessionStatus.CONFLICT):
-            self.ready.set()
-            await self.set_status(SessionStatus.READY, "reconnected")
 
     async def _on_logout(self) -> None:
         if self.stopping:
@@ -372,20 +461,66 @@ class BrowserSession(SessionBase):
         )
 
     async def _on_message(self, data: dict[str, Any]) -> None:
+        """One event per WhatsApp message: its id is derived from the message's, so a page that fires it again
+        (restored, taken over) repeats the same event and ingest drops the repeat."""
+        message_id = str(data["id"])
         stamp = data.get("t")
-        await self.emit(
-            MessageReceivedEvent(
+        timestamp = datetime.fromtimestamp(int(stamp), UTC) if stamp else None
+        chat = str(data.get("chat") or data.get("from"))
+        phone = str(data["phone"]) if data.get("phone") else None
+        event: Event
+        if data.get("fromMe"):
+            if is_api_message(self.id, message_id):
+                return  # the page's echo of our own API send: the send path reports it
+            event = MessageSentEvent(
+                id=whatsapp_event_id(self.id, "sent", message_id),
                 **self._env(),
-                data=MessageReceivedData(
-                    message_id=str(data["id"]),
-                    chat_id=str(data.get("chat") or data.get("from")),
-                    sender=str(data.get("from") or data.get("chat")),
+                data=MessageSentData(
+                    message_id=message_id,
+                    to=chat,
+                    chat_id=chat,
+                    phone=phone,
+                    origin="phone",
                     body=str(data.get("body") or ""),
                     kind=str(data.get("type") or "chat"),
-                    timestamp=datetime.fromtimestamp(int(stamp), UTC) if stamp else None,
+                    timestamp=timestamp,
                 ),
             )
-        )
+        else:
+            event = MessageReceivedEvent(
+                id=whatsapp_event_id(self.id, "received", message_id),
+                **self._env(),
+                data=MessageReceivedData(
+                    message_id=message_id,
+                    chat_id=chat,
+                    sender=str(data.get("from") or chat),
+                    phone=phone,
+                    body=str(data.get("body") or ""),
+                    kind=str(data.get("type") or "chat"),
+                    timestamp=timestamp,
+                ),
+            )
+        await self.emit(event)
+
+    async def _on_ack(self, data: dict[str, Any]) -> None:
+        ack = ack_from_wa(int(data["ack"]))
+        chat = str(data["chat"]) if data.get("chat") else None
+        for message_id in data.get("ids") or []:
+            if ack is Ack.FAILED:
+                # An error ack on a sent message: it did not reach WhatsApp, whatever `message.sent` said.
+                failed = MessageFailedData(
+                    message_id=str(message_id),
+                    to=chat or str(message_id).split("_")[1],
+                    reason=failure_reason(f"ack_error:{data['ack']}"),
+                )
+                await self.emit(MessageFailedEvent(**self._env(), data=failed))
+                continue
+            await self.emit(
+                MessageAckEvent(
+                    **self._env(),
+                    data=MessageAckData(message_id=str(message_id), chat_id=chat, ack=ack, reader=data.get("reader")),
+                )
+            )
 
     # --- emitting ----------------------------------------------------------------------------------------
     def _env(self) -> dict[str, str]:
@@ -491,17 +626,14 @@ class BrowserSession(SessionBase):
                 delete_auth=bool(deleted),
             )
         elif isinstance(command, RequestPairingCodeCommand):
-            if self.driver is None:
-                await self._ack(entry_id)
+            await self._ack(entry_id)
+            if self.driver is None or self.ready.is_set():
                 return
             try:
-                code = await self.driver.request_pairing_code(command.phone)
+                # The page emits the code (and every refresh, expiry or error) as events: see _on_link_code.
+                await self.driver.start_pairing_code(command.phone)
             except Exception as exc:
                 logger.warning("pairing code request failed", extra={"session_id": self.id, "error": repr(exc)})
-                await self._ack(entry_id)
-                return
-            self.status = SessionStatus.PAIRING
-            await self._ack(entry_id, SessionPairingCodeEvent(**self._env(), data=SessionPairingCodeData(code=code)))
 
     async def _restart(self) -> None:
         async with self._reopen_lock:
@@ -520,8 +652,8 @@ class BrowserSession(SessionBase):
             await self._open(archive.raw if archive is not None and usable else None)
 
     async def _send_text(self, entry_id: str, command: SendTextCommand) -> None:
-        """Send once: done-marker + `message.sent` + XACK in one fenced step; a 'sending' marker set before the
-        send tells a later owner to ask WhatsApp whether the message already went out before sending again."""
+        """Send once: done-marker + `message.sent` + XACK in one fenced step; a 'sending' marker (the message's full
+        WhatsApp key) set before the send tells a later owner to ask WhatsApp whether it already went out."""
         redis = self.worker.redis
         sent_key = keys.session_sent(self.id, command.client_message_id)
         if await redis.exists(sent_key):
@@ -533,39 +665,54 @@ class BrowserSession(SessionBase):
             await self._fail_send(entry_id, command, sent_key, "session_not_ready")
             return
         assert self.driver is not None
-        wa_id = wa_message_id(self.id, command.client_message_id, command.to)
-        first_attempt = await self.worker.ownership.emit(
-            self.lease, None, marker_key=keys.session_sending(self.id, command.client_message_id), marker_value=wa_id
-        )
-        result: tuple[str, int] | None = None
-        if not first_attempt and await self.driver.message_exists(wa_id):
-            result = (wa_id, int(Ack.SENT))
-        if result is None:
-            try:
-                result = await self.driver.send_text(command.to, command.text, wa_id)
-            except Exception as exc:
-                if self.stopping or not self.ready.is_set():
-                    raise  # the page went away mid-send: the command stays pending for whoever drives next
-                await self._fail_send(entry_id, command, sent_key, f"send_failed: {str(exc)[:200]}")
-                return
-        message_id, ack = result
+        try:
+            result = await self._send_once(command)
+        except Exception as exc:
+            if self.stopping or not self.ready.is_set():
+                raise  # the page went away mid-send: the command stays pending for whoever drives next
+            await self._fail_send(entry_id, command, sent_key, f"send_failed: {str(exc)[:200]}")
+            return
+        if result.failure is not None:
+            await self._fail_send(entry_id, command, sent_key, failure_reason(result.failure), result.message_id)
+            return
+        chat = result.message_id.split("_")[1]
         event = MessageSentEvent(
             **self._env(),
             data=MessageSentData(
-                message_id=message_id,
+                message_id=result.message_id,
                 client_message_id=command.client_message_id,
                 gateway_message_id=command.message_id,
                 to=command.to,
-                ack=Ack(ack) if ack in Ack._value2member_map_ else Ack.SENT,
+                chat_id=chat,
+                ack=ack_from_wa(result.ack),
             ),
         )
-        await self._ack(entry_id, event, marker_key=sent_key, marker_value=message_id)
+        await self._ack(entry_id, event, marker_key=sent_key, marker_value=result.message_id)
         self.worker.metrics.messages_sent += 1
 
-    async def _fail_send(self, entry_id: str, command: SendTextCommand, sent_key: str, reason: str) -> None:
+    async def _send_once(self, command: SendTextCommand) -> SendResult:
+        """Resolve the chat (a phone's chat may be a LID), key the message on it, and send unless an earlier
+        attempt (this owner's or a previous one's) already handed it to WhatsApp."""
+        assert self.driver is not None
+        sending_key = keys.session_sending(self.id, command.client_message_id)
+        chat, key = await self.driver.resolve_chat(command.to, api_message_suffix(self.id, command.client_message_id))
+        first_attempt = await self.worker.ownership.emit(self.lease, None, marker_key=sending_key, marker_value=key)
+        if not first_attempt:
+            key = str(await self.worker.redis.get(sending_key) or key)  # the key the earlier attempt used
+            chat = key.split("_")[1]
+            existing = await self.driver.find_message(key)
+            if existing.found:
+                ack = existing.ack if existing.ack is not None else 0
+                return SendResult(key, ack, f"ack_error:{ack}" if ack < 0 else None)
+        return await self.driver.send_text(chat, command.text, key)
+
+    async def _fail_send(
+        self, entry_id: str, command: SendTextCommand, sent_key: str, reason: str, message_id: str | None = None
+    ) -> None:
         event = MessageFailedEvent(
             **self._env(),
             data=MessageFailedData(
+                message_id=message_id,
                 client_message_id=command.client_message_id,
                 gateway_message_id=command.message_id,
                 to=command.to,

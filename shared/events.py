@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal, get_args
@@ -36,6 +37,21 @@ class Ack(IntEnum):
     RECEIVED = 2
     READ = 3
     PLAYED = 4
+    PEER = 5
+
+
+def ack_from_wa(value: int) -> Ack:
+    """Any ack wa-js reports (whatsapp/enums/ACK.ts runs -7..5): every error kind (-7..-1) is FAILED."""
+    if value < 0:
+        return Ack.FAILED
+    return Ack(min(value, int(Ack.PEER)))
+
+
+def whatsapp_event_id(session_id: str, kind: str, whatsapp_message_id: str) -> str:
+    """An event id derived from the WhatsApp message: the same message fired again (a restored or taken-over
+    page, a double fire) gives the same id, and ingest's dedupe drops the repeat."""
+    digest = hashlib.sha256(f"{session_id}\x00{kind}\x00{whatsapp_message_id}".encode()).hexdigest()[:40]
+    return f"evw_{digest}"
 
 
 class _Data(BaseModel):
@@ -57,12 +73,14 @@ class SessionQrData(_Data):
 class SessionPairingCodeData(_Data):
     code: str = Field(min_length=1, max_length=32)
     expires_at: datetime | None = None
+    attempt: int = Field(default=1, ge=1)
 
 
 class MessageReceivedData(_Data):
     message_id: str = Field(min_length=1, max_length=256)
     chat_id: str = Field(min_length=1, max_length=128)
     sender: str = Field(alias="from", min_length=1, max_length=128)
+    phone: str | None = Field(default=None, max_length=32, description="the sender's phone number, where known")
     body: str = Field(default="", max_length=65536)
     kind: str = Field(default="chat", max_length=32)
     timestamp: datetime | None = None
@@ -75,6 +93,12 @@ class MessageSentData(_Data):
     client_message_id: str | None = Field(default=None, max_length=128)
     gateway_message_id: str | None = Field(default=None, max_length=128)
     to: str = Field(min_length=1, max_length=128)
+    chat_id: str | None = Field(default=None, max_length=128, description="the chat WhatsApp used (may be a LID)")
+    phone: str | None = Field(default=None, max_length=32, description="the recipient's phone number, where known")
+    origin: Literal["api", "phone"] = "api"
+    body: str | None = Field(default=None, max_length=65536, description="set for messages typed on the phone")
+    kind: str | None = Field(default=None, max_length=32)
+    timestamp: datetime | None = None
     ack: Ack = Ack.CLOCK
 
 
@@ -82,9 +106,11 @@ class MessageAckData(_Data):
     message_id: str = Field(min_length=1, max_length=256)
     chat_id: str | None = Field(default=None, max_length=128)
     ack: Ack
+    reader: str | None = Field(default=None, max_length=128, description="in a group: whose receipt this is")
 
 
 class MessageFailedData(_Data):
+    message_id: str | None = Field(default=None, max_length=256, description="WhatsApp's id, when it has one")
     client_message_id: str | None = Field(default=None, max_length=128)
     gateway_message_id: str | None = Field(default=None, max_length=128)
     to: str = Field(min_length=1, max_length=128)

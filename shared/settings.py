@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     crash_loop_limit: int = Field(default=3, ge=1)  # crashes within the window before `failed` / `crash_loop`
     crash_loop_window_seconds: float = Field(default=300.0, gt=0)
     send_ready_timeout_seconds: float = Field(default=60.0, gt=0)
+    # A WhatsApp Web update can break wa-js: a page whose WPP is not ready by then is `failed` (wa_js_incompatible).
+    wa_js_ready_timeout_seconds: float = Field(default=60.0, gt=0)
+    # conn/functions/linkDeviceCodeLifecycle.ts: LINK_CODE_TTL_MS (3.25 min) before wa-js refreshes a code.
+    pairing_code_ttl_seconds: int = Field(default=195, ge=1)
     health_port: int = 8090
     whatsapp_url: str = "https://web.whatsapp.com/"
     wa_js_path: str = "node_modules/@wppconnect/wa-js/dist/wppconnect-wa.js"

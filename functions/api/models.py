@@ -14,7 +14,7 @@ from shared.store.records import ApiKeyRecord, EndpointRecord, SessionRecord, Wo
 
 Scope = Literal["read", "send", "manage"]
 PHONE_PATTERN = r"^[1-9][0-9]{6,14}$"
-CHAT_PATTERN = r"^[1-9][0-9]{6,14}(@c\.us)?$|^[0-9]{6,30}(-[0-9]{1,20})?@g\.us$"
+CHAT_PATTERN = r"^[1-9][0-9]{6,14}(@c\.us)?$|^[0-9]{6,20}@lid$|^[0-9]{6,30}(-[0-9]{1,20})?@g\.us$"
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9_\-:.]{1,128}$"
 
 T = TypeVar("T")
@@ -58,7 +58,10 @@ class PairingCodeRequest(_In):
 
 
 class MessageCreate(_In):
-    to: str = Field(pattern=CHAT_PATTERN, description="a phone number (digits), `<digits>@c.us` or a group `@g.us`")
+    to: str = Field(
+        pattern=CHAT_PATTERN,
+        description="a phone number (digits), `<phone>@c.us`, a LID `<digits>@lid` or a group `<id>@g.us`",
+    )
     text: str = Field(min_length=1, max_length=65536)
     client_message_id: str = Field(pattern=CLIENT_ID_PATTERN, description="your idempotency key for this message")
 

@@ -52,9 +52,14 @@ async def apply_event(redis: Redis, event: Event) -> list[Event]:
             await messages.advance_status(redis, event.session_id, status=status, wa_message_id=event.data.message_id)
     elif isinstance(event, MessageFailedEvent):
         message_id = await _our_message_id(redis, event.session_id, event.data)
-        if message_id:
+        if message_id or event.data.message_id:
             await messages.advance_status(
-                redis, event.session_id, status=MessageStatus.FAILED, message_id=message_id, error=event.data.reason
+                redis,
+                event.session_id,
+                status=MessageStatus.FAILED,
+                message_id=message_id,
+                wa_message_id=event.data.message_id,
+                error=event.data.reason,
             )
     return []
 

@@ -6,6 +6,13 @@ linked device of one phone). A device has a secret key the page keeps as a non-e
 IndexedDB and a token in localStorage; a page that comes back with both logs in again without a QR. When a
 second client logs in as a device whose previous client is still connected, the previous one gets
 CONFLICT (as WhatsApp Web does when the account is opened elsewhere) and `stats.conflicts` counts it.
+
+What WhatsApp does that a kinder stand-in would hide is modelled here and in `static/wpp.js` (see the contract
+test, tests/integration/session_workers/test_wa_js_contract.py): contacts migrated to LIDs (a `<phone>@c.us`
+resolves to `<digits>@lid`, inbound messages come from the LID, the phone number only where WhatsApp knows it),
+sends that fail with a `sendMsgResult` instead of an exception, sends that mark the chat read, messages that
+arrive encrypted first, messages typed on the phone, group receipts per reader, pairing codes that expire, and a
+WhatsApp Web build that wa-js cannot hook.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import threading
 import time
@@ -24,7 +32,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 CONNECTED_GRACE_SECONDS = 1.5  # between two polls of a live page
 POLL_HOLD_SECONDS = 10.0
@@ -34,6 +42,9 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+SEND_RESULTS = ("OK", "ERROR_NETWORK", "ERROR_EXPIRED", "ERROR_CANCELLED", "ERROR_UPLOAD", "ERROR_UNKNOWN")
+
+
 @dataclass
 class SentMessage:
     id: str
@@ -41,7 +52,24 @@ class SentMessage:
     body: str
     sends: int = 1
     ack: int = 1
+    result: str = "OK"
     t: int = field(default_factory=lambda: int(time.time()))
+
+
+@dataclass
+class Contact:
+    """Someone the account talks to. With a `lid`, WhatsApp addresses the 1:1 chat by LID; `pn_known` says
+    whether WhatsApp can map that LID back to the phone number (it cannot always)."""
+
+    phone: str
+    lid: str | None = None
+    pn_known: bool = True
+    on_whatsapp: bool = True
+
+
+def account_lid(phone: str) -> str:
+    """The account's own LID: stable per phone, not derivable by a tenant (like WhatsApp's)."""
+    return str(int(hashlib.sha256(phone.encode()).hexdigest()[:13], 16)).rjust(15, "1")[:15]
 
 
 @dataclass
@@ -54,6 +82,10 @@ class Device:
     pending: list[dict[str, Any]] = field(default_factory=list)  # events while no client is logged in
     sent: dict[str, SentMessage] = field(default_factory=dict)
     offline: bool = False
+
+    @property
+    def lid(self) -> str:
+        return account_lid(self.phone)
 
 
 @dataclass
@@ -89,6 +121,34 @@ class Stats:
     conflicts: int = 0
     sends: int = 0
     duplicate_sends: int = 0
+    failed_sends: int = 0
+    marked_read: int = 0
+
+
+@dataclass
+class PageConfig:
+    """What the page is told at load (`window.__wagwSimConfig`): applies to pages loaded after a change."""
+
+    wa_js_incompatible: bool = False
+    link_code_ttl_ms: int = 195_000  # linkDeviceCodeLifecycle.ts: LINK_CODE_TTL_MS = 3.25 min
+    decrypt_ms: int = 120
+    sync_ms: int = 50
+    wa_version: str = "2.3000.1029999999"
+
+    def script(self) -> str:
+        return (
+            "window.__wagwSimConfig = "
+            + json.dumps(
+                {
+                    "waJsIncompatible": self.wa_js_incompatible,
+                    "linkCodeTtlMs": self.link_code_ttl_ms,
+                    "decryptMs": self.decrypt_ms,
+                    "syncMs": self.sync_ms,
+                    "waVersion": self.wa_version,
+                }
+            )
+            + ";"
+        )
 
 
 class SimulatorState:
@@ -100,6 +160,10 @@ class SimulatorState:
         self.qr_refs: dict[str, str] = {}
         self.link_codes: dict[str, str] = {}
         self.nonces: dict[str, str] = {}
+        self.contacts: dict[tuple[str, str], Contact] = {}  # (account phone, contact phone)
+        self.send_failures: dict[str, list[str]] = {}  # account phone -> results for its next sends
+        self.reads: dict[str, dict[str, int]] = {}  # account phone -> chat -> times marked read
+        self.page = PageConfig()
         self.stats = Stats()
 
     # --- helpers ------------------------------------------------------------------------------
@@ -112,6 +176,36 @@ class SimulatorState:
 
     def devices_of(self, phone: str) -> list[Device]:
         return [d for d in self.devices.values() if d.phone == phone]
+
+    def contact_by_lid(self, account: str, lid: str) -> Contact | None:
+        return next((c for (a, _), c in self.contacts.items() if a == account and c.lid == lid), None)
+
+    def resolve_chat(self, account: str, chat: str) -> str:
+        """chat/functions/find.ts: the chat WhatsApp really uses for an id (a migrated contact's LID)."""
+        user, _, server = chat.partition("@")
+        if server == "c.us":
+            contact = self.contacts.get((account, user))
+            if contact is not None and contact.lid:
+                return f"{contact.lid}@lid"
+        return chat
+
+    def pn_lid(self, account: str, chat: str) -> dict[str, Any]:
+        """contact/functions/getPnLidEntry.ts and queryWidExists.ts, from the account's point of view."""
+        user, _, server = chat.partition("@")
+        if server == "lid":
+            found = self.contact_by_lid(account, user)
+            phone = f"{found.phone}@c.us" if found is not None and found.pn_known else None
+            return {"lid": chat, "phone": phone, "exists": found is not None and found.on_whatsapp}
+        contact = self.contacts.get((account, user))
+        return {
+            "lid": f"{contact.lid}@lid" if contact is not None and contact.lid else None,
+            "phone": chat,
+            "exists": contact.on_whatsapp if contact is not None else True,
+        }
+
+    def sender_address(self, account: str, sender: str) -> str:
+        """How WhatsApp addresses a contact in what it delivers: by LID once the contact has one."""
+        return self.resolve_chat(account, sender if "@" in sender else f"{sender}@c.us")
 
     def deliver(self, device: Device, event: dict[str, Any]) -> None:
         client = self.clients.get(device.active_client or "")
@@ -156,6 +250,8 @@ class SimulatorState:
                 "phone": phone,
                 "key": _b64(device.key),
                 "token": device.token,
+                "lid": device.lid,
+                "offline": device.offline,
             }
         )
         self.login(client, device)
@@ -237,18 +333,63 @@ class PhoneBody(BaseModel):
     reason: str | None = None
 
 
+class FindBody(BaseModel):
+    client_id: str
+    wid: str
+
+
+class ReadBody(BaseModel):
+    client_id: str
+    chat: str
+
+
 class InboundBody(BaseModel):
     phone: str
     sender: str
     body: str = ""
     id: str | None = None
     type: str = "chat"
+    encrypted: bool = False
+    group: str | None = None
+
+
+class TypedBody(BaseModel):
+    phone: str
+    to: str
+    body: str = ""
+    id: str | None = None
 
 
 class AckBody(BaseModel):
     phone: str
     message_id: str
-    ack: int
+    ack: int = Field(ge=-7, le=5)
+    reader: str | None = None
+
+
+class ContactBody(BaseModel):
+    phone: str
+    contact: str
+    lid: str | None = None
+    pn_known: bool = True
+    on_whatsapp: bool = True
+
+
+class SendFailureBody(BaseModel):
+    phone: str
+    result: str = "ERROR_NETWORK"
+    count: int = Field(default=1, ge=1, le=1000)
+
+
+class PageConfigBody(BaseModel):
+    wa_js_incompatible: bool | None = None
+    link_code_ttl_ms: int | None = Field(default=None, ge=50)
+    decrypt_ms: int | None = Field(default=None, ge=0)
+    sync_ms: int | None = Field(default=None, ge=0)
+
+
+class LinkCodeExpireBody(BaseModel):
+    code: str
 
 
 def create_app(state: SimulatorState | None = None) -> FastAPI:
@@ -273,7 +414,8 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
     # --- the page ---------------------------------------------------------------------------------
     @app.get("/")
     async def index() -> HTMLResponse:
-        return HTMLResponse(static.joinpath("index.html").read_text())
+        page = static.joinpath("index.html").read_text()
+        return HTMLResponse(page.replace("<!--config-->", f"<script>{sim.page.script()}</script>"))
 
     @app.get("/wpp.js")
     async def wpp_js() -> Response:
@@ -310,7 +452,7 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
             sim.stats.failed_logins += 1
             raise HTTPException(401, "bad signature")
         sim.login(client, device)
-        return {"phone": device.phone, "offline": device.offline}
+        return {"phone": device.phone, "lid": device.lid, "offline": device.offline}
 
     @app.get("/api/poll")
     async def poll(client_id: str, request: Request, after: int = 0) -> dict[str, Any]:
@@ -346,17 +488,44 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
         sim.link_codes[code] = client.client_id
         return {"code": code}
 
+    @app.post("/api/find")
+    async def find(body: FindBody) -> dict[str, Any]:
+        device = device_of_client(body.client_id)
+        return {"id": sim.resolve_chat(device.phone, body.wid)}
+
+    @app.post("/api/pnlid")
+    async def pnlid(body: FindBody) -> dict[str, Any]:
+        device = device_of_client(body.client_id)
+        return sim.pn_lid(device.phone, body.wid)
+
+    @app.post("/api/read")
+    async def read(body: ReadBody) -> dict[str, bool]:
+        device = device_of_client(body.client_id)
+        chats = sim.reads.setdefault(device.phone, {})
+        chats[body.chat] = chats.get(body.chat, 0) + 1
+        sim.stats.marked_read += 1
+        return {"ok": True}
+
     @app.post("/api/send")
     async def send(body: SendBody) -> dict[str, Any]:
         device = device_of_client(body.client_id)
-        sim.stats.sends += 1
         existing = device.sent.get(body.id)
         if existing is not None:
+            sim.stats.sends += 1
             existing.sends += 1
             sim.stats.duplicate_sends += 1
-            return {"id": existing.id, "ack": existing.ack, "t": existing.t}
-        message = device.sent[body.id] = SentMessage(id=body.id, to=body.to, body=body.body)
-        return {"id": message.id, "ack": message.ack, "t": message.t}
+            return {"id": existing.id, "ack": existing.ack, "t": existing.t, "result": existing.result}
+        failures = sim.send_failures.get(device.phone) or []
+        result = failures.pop(0) if failures else "OK"
+        if result == "OK":
+            sim.stats.sends += 1
+            message = SentMessage(id=body.id, to=body.to, body=body.body)
+        else:
+            # The message stays in the chat with an error ack; WhatsApp never received it.
+            sim.stats.failed_sends += 1
+            message = SentMessage(id=body.id, to=body.to, body=body.body, sends=0, ack=-1, result=result)
+        device.sent[body.id] = message
+        return {"id": message.id, "ack": message.ack, "t": message.t, "result": result}
 
     @app.get("/api/message")
     async def message(client_id: str, id: str) -> dict[str, Any]:
@@ -397,33 +566,99 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
         device = sim.link(client, client.link_phone)
         return {"device_id": device.device_id, "client_id": client.client_id}
 
+    @app.post("/control/contact")
+    async def control_contact(body: ContactBody) -> dict[str, str]:
+        """A contact of the account; with `lid`, WhatsApp addresses it by LID (the LID migration)."""
+        contact = "".join(ch for ch in body.contact.split("@")[0] if ch.isdigit())
+        sim.contacts[(body.phone, contact)] = Contact(contact, body.lid, body.pn_known, body.on_whatsapp)
+        return {"chat": sim.resolve_chat(body.phone, f"{contact}@c.us")}
+
     @app.post("/control/inbound")
     async def control_inbound(body: InboundBody) -> dict[str, str]:
+        """A contact writes to the account (in `group`, if given); WhatsApp gives LID-addressed senders."""
         device = device_for(body.phone)
         message_id = body.id or secrets.token_hex(10).upper()
+        sender = sim.sender_address(device.phone, body.sender)
+        chat = body.group or sender
         sim.deliver(
             device,
             {
                 "type": "message",
                 "id": message_id,
-                "from": body.sender,
-                "to": f"{device.phone}@c.us",
+                "chat": chat,
+                "author": sender if body.group else None,
                 "body": body.body,
                 "msg_type": body.type,
+                "encrypted": body.encrypted,
                 "t": int(time.time()),
             },
         )
-        return {"id": f"false_{body.sender}_{message_id}"}
+        suffix = f"_{sender}" if body.group else ""
+        return {"id": f"false_{chat}_{message_id}{suffix}", "chat": chat}
+
+    @app.post("/control/typed")
+    async def control_typed(body: TypedBody) -> dict[str, str]:
+        """The account's owner types a message on the phone: the page sees it as its own (`fromMe`)."""
+        device = device_for(body.phone)
+        chat = sim.sender_address(device.phone, body.to)
+        message_id = body.id or "3A" + secrets.token_hex(9).upper()
+        sim.deliver(
+            device,
+            {
+                "type": "message",
+                "id": message_id,
+                "chat": chat,
+                "from_me": True,
+                "body": body.body,
+                "msg_type": "chat",
+                "t": int(time.time()),
+            },
+        )
+        suffix = f"_{device.lid}@lid" if chat.endswith("@g.us") else ""
+        return {"id": f"true_{chat}_{message_id}{suffix}", "chat": chat}
 
     @app.post("/control/ack")
     async def control_ack(body: AckBody) -> dict[str, bool]:
+        """The recipient's receipt (`reader`: who read it, in a group), or an error ack (-1) on the message."""
         device = device_for(body.phone)
         found = device.sent.get(body.message_id)
-        if found is not None:
+        if found is not None and body.ack > found.ack:
             found.ack = body.ack
         chat = found.to if found else body.message_id.split("_")[1] if "_" in body.message_id else ""
-        sim.deliver(device, {"type": "ack", "ack": body.ack, "ids": [body.message_id], "chat": chat})
+        sim.deliver(
+            device, {"type": "ack", "ack": body.ack, "message_id": body.message_id, "chat": chat, "reader": body.reader}
+        )
         return {"known": found is not None}
+
+    @app.post("/control/send_failure")
+    async def control_send_failure(body: SendFailureBody) -> dict[str, int]:
+        """The account's next `count` sends fail with `result` (a SendMsgResult), returned, not thrown."""
+        if body.result not in SEND_RESULTS or body.result == "OK":
+            raise HTTPException(422, f"result must be one of {', '.join(SEND_RESULTS[1:])}")
+        queue = sim.send_failures.setdefault(body.phone, [])
+        queue.extend([body.result] * body.count)
+        return {"queued": len(queue)}
+
+    @app.get("/control/reads")
+    async def control_reads(phone: str) -> dict[str, Any]:
+        """Chats the page marked read (each clears the contact's unread state on the phone)."""
+        return {"chats": sim.reads.get(phone, {})}
+
+    @app.post("/control/page")
+    async def control_page(body: PageConfigBody) -> dict[str, Any]:
+        """Change what pages loaded from now on are told (e.g. a WhatsApp build wa-js cannot hook)."""
+        for name, value in body.model_dump(exclude_none=True).items():
+            setattr(sim.page, name, value)
+        return sim.page.__dict__
+
+    @app.post("/control/link_code_expire")
+    async def control_link_code_expire(body: LinkCodeExpireBody) -> dict[str, bool]:
+        """WhatsApp forces a manual refresh of a pairing code (LinkDeviceEvents 'force_manual_refresh')."""
+        client = sim.clients.get(sim.link_codes.pop(body.code.replace("-", "").upper(), ""))
+        if client is None:
+            raise HTTPException(404, "unknown pairing code")
+        client.push({"type": "link_code_expired"})
+        return {"ok": True}
 
     @app.post("/control/offline")
     async def control_offline(body: PhoneBody) -> dict[str, bool]:

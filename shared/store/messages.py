@@ -27,11 +27,12 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
 
 
-# Status only moves forward; failed is final unless a later ack proves otherwise.
+# Status only moves forward. A failure outranks `sent` (an error ack can follow a send WhatsApp accepted) but not
+# `delivered`: a message the recipient got did not fail, and a later receipt proves a failure wrong.
 STATUS_RANK = {
     MessageStatus.QUEUED: 0,
-    MessageStatus.FAILED: 1,
-    MessageStatus.SENT: 2,
+    MessageStatus.SENT: 1,
+    MessageStatus.FAILED: 2,
     MessageStatus.DELIVERED: 3,
     MessageStatus.READ: 4,
 }

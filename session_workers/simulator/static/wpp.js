@@ -1,21 +1,33 @@
-// The WhatsApp Web simulator's `window.WPP`: the names and shapes of @wppconnect/wa-js that wa-gateway uses.
-// Auth lives where WhatsApp Web keeps it: IndexedDB (database "wawc", with a non-extractable CryptoKey)
-// and localStorage; a page that finds both logs in again without a QR code.
+// The WhatsApp Web simulator's `window.WPP`: a model of @wppconnect/wa-js 4.6.0 as it really behaves on
+// web.whatsapp.com, not of what wa-gateway would like it to do. Every behaviour below cites the wa-js source
+// (paths under its `src/` at tag v4.6.0); tests/integration/session_workers/test_wa_js_contract.py states each
+// one against this page. The awkward parts are kept on purpose: `conn.main_ready` fires on the first QR, failed
+// sends resolve instead of throwing, sends mark the chat read unless told not to, 1:1 chats resolve to LIDs,
+// encrypted messages fire twice, group receipts carry the reader, pairing codes expire.
+// Auth lives where WhatsApp Web keeps it: IndexedDB (database "wawc", with a non-extractable CryptoKey) and
+// localStorage; a page that finds both logs in again without a QR code.
 (function () {
   'use strict';
+  const config = window.__wagwSimConfig || {};
   const listeners = new Map();
   const readyCallbacks = [];
+  // Models WhatsApp's own build constant (wa-js reads it through `conn.getBuildConstants()`).
+  window.Debug = Object.assign(window.Debug || {}, { VERSION: config.waVersion || '2.3000.1029999999' });
   const state = {
     clientId: 'c_' + Math.random().toString(36).slice(2) + Date.now().toString(36),
-    mode: 'OPENING',
+    mode: null,
     info: 'NORMAL',
     authenticated: false,
     phone: null,
+    lid: null,
     deviceId: null,
     authCode: null,
     qrTimer: null,
     qrInterval: 20000,
+    mainReady: false,
   };
+  const msgStore = new Map(); // serialized id -> Msg (WhatsApp's MsgStore)
+  const msgStoreListeners = new Map();
 
   function fire(name, payload) {
     for (const cb of Array.from(listeners.get(name) || [])) {
@@ -23,20 +35,34 @@
     }
   }
 
-  function wid(serialized) {
-    const [user, server] = String(serialized).split('@');
-    return { user, server: server || 'c.us', _serialized: user + '@' + (server || 'c.us'), toString() { return this._serialized; } };
+  function wppError(code, message) {
+    return Object.assign(new Error(message), { code });
   }
 
-  function msgKey(fromMe, remote, id) {
+  function wid(serialized) {
+    const [user, server] = String(serialized).split('@');
+    const s = server || 'c.us';
+    return {
+      user, server: s, _serialized: user + '@' + s,
+      isLid() { return s === 'lid'; },
+      isGroup() { return s === 'g.us'; },
+      equals(other) { return !!other && String(other._serialized || other) === user + '@' + s; },
+      toString() { return this._serialized; },
+    };
+  }
+
+  // MsgKey: `<fromMe>_<remote>_<id>[_<participant>]` (whatsapp/misc/MsgKey.ts)
+  function msgKey(fromMe, remote, id, participant) {
     const r = typeof remote === 'string' ? wid(remote) : remote;
-    return { fromMe, remote: r, id, _serialized: (fromMe ? 'true' : 'false') + '_' + r._serialized + '_' + id, toString() { return this._serialized; } };
+    const p = participant ? (typeof participant === 'string' ? wid(participant) : participant) : undefined;
+    const serialized = (fromMe ? 'true' : 'false') + '_' + r._serialized + '_' + id + (p ? '_' + p._serialized : '');
+    return { fromMe, remote: r, id, participant: p, _serialized: serialized, toString() { return this._serialized; } };
   }
 
   function parseKey(serialized) {
     const parts = String(serialized).split('_');
-    if (parts.length < 3) throw Object.assign(new Error('invalid message id'), { code: 'invalid_message_id' });
-    return msgKey(parts[0] === 'true', parts[1], parts.slice(2).join('_'));
+    if (parts.length < 3) throw wppError('invalid_message_id', 'invalid message id');
+    return msgKey(parts[0] === 'true', parts[1], parts[2], parts[3]);
   }
 
   async function api(path, body) {
@@ -84,12 +110,19 @@
   }
 
   // --- connection state -------------------------------------------------------------------------------
+  // conn/events/registerStreamEvent.ts emits every Stream mode change; conn/events/registerMainReadyEvent.ts
+  // turns the FIRST mode that is MAIN *or QR* into `conn.main_ready`, once per page load, and
+  // conn/functions/isMainReady.ts latches true from then on. An unpaired page is "main ready" while it shows a QR.
   function setMode(mode) {
     if (state.mode === mode) return;
     state.mode = mode;
     const el = document.getElementById('mode');
     if (el) el.textContent = mode;
     fire('conn.stream_mode_changed', mode);
+    if (!state.mainReady && (mode === 'MAIN' || mode === 'QR')) {
+      state.mainReady = true;
+      fire('conn.main_ready');
+    }
   }
 
   function stopQr() {
@@ -99,7 +132,7 @@
 
   async function nextQr() {
     stopQr();
-    if (state.authenticated) return;
+    if (state.authenticated || linkCode.phone) return;
     let code;
     try {
       code = await api('/api/qr', { client_id: state.clientId });
@@ -122,27 +155,32 @@
     state.qrTimer = setTimeout(nextQr, state.qrInterval);
   }
 
-  function loggedIn(phone, deviceId, fresh) {
+  function loggedIn(account, deviceId, fresh) {
     stopQr();
+    cancelLinkDeviceCode();
     state.authCode = null;
     state.authenticated = true;
-    state.phone = phone;
+    state.phone = account.phone;
+    state.lid = account.lid;
     state.deviceId = deviceId;
     const el = document.getElementById('qr');
     if (el) el.textContent = '';
+    // conn/events/registerAuthCodeChangeEvent.ts: the ref changes, getAuthCode() is null once logged in.
+    if (fresh) fire('conn.auth_code_change', null);
+    // conn/events/registerAuthenticatedEvent.ts: only a page that attached unauthenticated fires it.
     if (fresh) fire('conn.authenticated');
     setMode('SYNCING');
     setTimeout(() => {
       if (!state.authenticated) return;
-      setMode('MAIN');
+      if (state.mode === 'SYNCING') setMode(account.offline ? 'OFFLINE' : 'MAIN');
       WPP.isFullReady = true;
-      fire('conn.main_ready');
-    }, 50);
+    }, config.syncMs == null ? 50 : config.syncMs);
   }
 
   async function loggedOut(reason) {
     state.authenticated = false;
     state.phone = null;
+    state.lid = null;
     state.deviceId = null;
     await clearAuth();
     fire('conn.logout_reason', reason);
@@ -166,13 +204,86 @@
       const result = await api('/api/login', {
         client_id: state.clientId, device_id: saved.device_id, token: bundle.token, nonce, sig: bytesb64(sig),
       });
-      loggedIn(result.phone, saved.device_id, false);
-      if (result.offline) setMode('OFFLINE');
+      loggedIn(result, saved.device_id, false);
       return true;
     } catch (err) {
       if (err.status === 401) await clearAuth();
       return false;
     }
+  }
+
+  // --- WhatsApp's MsgStore (only what the events below need) ------------------------------------------
+  function storeMsg(msg) {
+    msgStore.set(msg.id._serialized, msg);
+  }
+  function msgStoreFire(name, msg) {
+    for (const cb of Array.from(msgStoreListeners.get(name) || [])) {
+      try { cb(msg, msg.ack); } catch (err) { console.error(err); }
+    }
+  }
+  function setAck(msg, ack) {
+    msg.ack = ack;
+    msgStoreFire('change:ack', msg);
+    // chat/events/registerAckMessageEvent.ts: a change of ack to 1 (server) is emitted from the MsgStore;
+    // any other value reaches `chat.msg_ack_change` only through a receipt (ack >= 2). A failed ack (-1) is
+    // never emitted as chat.msg_ack_change: it shows only on the Msg itself.
+    if (ack === 1) fire('chat.msg_ack_change', { ack, chat: msg.to, ids: [msg.id] });
+  }
+
+  function inboundMsg(event) {
+    const fromMe = !!event.from_me;
+    const chat = wid(event.chat);
+    const author = event.author ? wid(event.author) : undefined;
+    const me = wid(state.lid && (chat.isLid() || chat.isGroup()) ? state.lid + '@lid' : state.phone + '@c.us');
+    return {
+      id: msgKey(fromMe, chat, event.id, chat.isGroup() ? (fromMe ? me : author) : undefined),
+      from: fromMe ? me : chat,
+      to: fromMe ? chat : me,
+      author: chat.isGroup() ? (fromMe ? me : author) : undefined,
+      body: event.body,
+      type: event.msg_type,
+      t: event.t,
+      isNewMsg: true,
+      ack: fromMe ? 1 : 0,
+    };
+  }
+
+  // chat/events/registerNewMessageEvent.ts: every new message is emitted, the account's own ones too
+  // (`id.fromMe`, e.g. typed on the phone). A message that arrives encrypted is added as type 'ciphertext'
+  // with no body and emitted; when it decrypts, the same Msg changes type and is emitted AGAIN, same id.
+  function newMessage(event) {
+    const msg = inboundMsg(event);
+    storeMsg(msg);
+    if (!event.encrypted) {
+      queueMicrotask(() => fire('chat.new_message', msg));
+      return;
+    }
+    const body = msg.body;
+    const type = msg.type;
+    msg.type = 'ciphertext';
+    msg.body = undefined;
+    queueMicrotask(() => fire('chat.new_message', msg));
+    setTimeout(() => {
+      msg.type = type;
+      msg.body = body;
+      queueMicrotask(() => fire('chat.new_message', msg));
+    }, config.decryptMs == null ? 120 : config.decryptMs);
+  }
+
+  // chat/events/registerAckMessageEvent.ts (processSimpleACK): receipts (ack >= 2) of our own messages become
+  // MsgKeys built from the receipt: remote = the receipt's chat, participant = the receipt's participant
+  // (in groups: the reader), so the serialized id of a group receipt is `true_<group>_<id>_<reader>`.
+  function receipt(event) {
+    const known = msgStore.get(event.message_id);
+    if (event.ack >= 2) {
+      const parts = String(event.message_id).split('_');
+      const chat = wid(event.chat || parts[1]);
+      const ids = [msgKey(true, chat, parts[2], event.reader || undefined)];
+      if (known && known.ack < event.ack) known.ack = event.ack;
+      queueMicrotask(() => fire('chat.msg_ack_change', { ack: event.ack, chat, sender: event.reader ? wid(event.reader) : undefined, ids }));
+      return;
+    }
+    if (known) setAck(known, event.ack);
   }
 
   async function onServerEvent(event) {
@@ -182,19 +293,14 @@
         await writeAuth({ device_id: event.device_id, phone: event.phone, key, linked_at: Date.now() });
         localStorage.setItem('WASecretBundle', JSON.stringify({ device_id: event.device_id, token: event.token }));
         localStorage.setItem('last-wid-md', JSON.stringify(event.phone + ':1@c.us'));
-        loggedIn(event.phone, event.device_id, true);
+        loggedIn(event, event.device_id, true);
         break;
       }
-      case 'message': {
-        const from = wid(event.from);
-        fire('chat.new_message', {
-          id: msgKey(false, from, event.id), from, to: wid(event.to), body: event.body, type: event.msg_type,
-          t: event.t, isNewMsg: true, ack: 1,
-        });
+      case 'message':
+        newMessage(event);
         break;
-      }
       case 'ack':
-        fire('chat.msg_ack_change', { ack: event.ack, chat: wid(event.chat), ids: event.ids });
+        receipt(event);
         break;
       case 'mode':
         if (state.authenticated) setMode(event.mode);
@@ -204,6 +310,10 @@
         break;
       case 'logout':
         await loggedOut(event.reason);
+        break;
+      case 'link_code_expired':
+        // WhatsApp's LinkDeviceEvents 'force_manual_refresh' (linkDeviceCodeLifecycle.ts: onManualRefreshRequired)
+        if (linkCode.phone) { clearLinkTimer(); linkCode.code = null; fire('conn.link_code_expired'); }
         break;
     }
   }
@@ -225,11 +335,178 @@
   }
 
   function requireLogin() {
-    if (!state.authenticated) throw Object.assign(new Error('not logged in'), { code: 'not_authenticated' });
+    if (!state.authenticated) throw wppError('not_authenticated', 'not logged in');
+  }
+
+  // --- pairing code (conn/functions/linkDeviceCodeLifecycle.ts) ----------------------------------------
+  const LINK_CODE_TTL_MS = config.linkCodeTtlMs || 3.25 * 60 * 1000;
+  const MAX_AUTO_REFRESHES = 5;
+  const linkCode = { phone: null, code: null, timer: null, refreshCount: 0, epoch: 0, push: true };
+  function clearLinkTimer() { if (linkCode.timer) clearTimeout(linkCode.timer); linkCode.timer = null; }
+  function cancelLinkDeviceCode() {
+    linkCode.epoch++;
+    clearLinkTimer();
+    linkCode.phone = null;
+    linkCode.code = null;
+    linkCode.refreshCount = 0;
+  }
+  function scheduleLinkRefresh() {
+    clearLinkTimer();
+    const epoch = linkCode.epoch;
+    linkCode.timer = setTimeout(() => {
+      if (epoch !== linkCode.epoch || !linkCode.phone) return;
+      if (linkCode.refreshCount >= MAX_AUTO_REFRESHES) {
+        linkCode.code = null;
+        linkCode.timer = null;
+        fire('conn.link_code_expired');
+        return;
+      }
+      linkCode.refreshCount++;
+      refreshLinkDeviceCode().catch(() => undefined);
+    }, LINK_CODE_TTL_MS);
+  }
+  async function generateLinkDeviceCode() {
+    const epoch = linkCode.epoch;
+    const code = await genLinkDeviceCodeForPhoneNumber(linkCode.phone, linkCode.push);
+    if (epoch !== linkCode.epoch) return code;
+    linkCode.code = code;
+    scheduleLinkRefresh();
+    fire('conn.link_code_change', code);
+    return code;
+  }
+  // conn/functions/genLinkDeviceCodeForPhoneNumber.ts: returns a code and emits NOTHING.
+  async function genLinkDeviceCodeForPhoneNumber(phone, sendPushNotification = true) {
+    if (!phone || typeof phone !== 'string') {
+      throw wppError('send_the_phone_number_to_connect', "Can't get code for without phone number param");
+    }
+    if (state.authenticated) {
+      throw wppError('cannot_get_code_for_already_authenticated', "Can't get code for already authenticated user");
+    }
+    const { code } = await api('/api/link_code', { client_id: state.clientId, phone: String(phone).replace(/\D/g, '') });
+    stopQr();
+    return code;
+  }
+  async function startLinkDeviceCodeForPhoneNumber(phone, sendPushNotification = true) {
+    if (linkCode.phone === phone && linkCode.code) return linkCode.code;
+    cancelLinkDeviceCode();
+    linkCode.phone = phone;
+    linkCode.push = sendPushNotification;
+    try {
+      return await generateLinkDeviceCode();
+    } catch (err) {
+      linkCode.code = null;
+      fire('conn.link_code_error', err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
+  }
+  async function refreshLinkDeviceCode() {
+    if (!linkCode.phone) throw new Error('No phone linking flow is active');
+    clearLinkTimer();
+    linkCode.code = null;
+    try {
+      return await generateLinkDeviceCode();
+    } catch (err) {
+      fire('conn.link_code_error', err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
+  }
+
+  // --- chats ------------------------------------------------------------------------------------------
+  // chat/functions/find.ts: findOrCreateLatestChat resolves the chat WhatsApp really uses: after the LID
+  // migration a `<phone>@c.us` contact's chat is `<digits>@lid`.
+  async function findChat(chatId) {
+    requireLogin();
+    const id = chatId && chatId._serialized ? chatId._serialized : String(chatId);
+    if (!/@(c\.us|lid|g\.us)$/.test(id)) throw wppError('invalid_wid', 'Invalid WID value for ' + id);
+    const found = await api('/api/find', { client_id: state.clientId, wid: id });
+    return { id: wid(found.id), unreadCount: found.unread || 0 };
+  }
+
+  function randomId() {
+    return '3EB0' + Array.from(crypto.getRandomValues(new Uint8Array(10)), (b) => b.toString(16).padStart(2, '0')).join('').toUpperCase();
+  }
+
+  function myWidFor(chat) {
+    // chat/functions/prepareRawMessage.ts: groups address the sender by LID; 1:1 chats match the chat's mode.
+    return chat.id.isGroup() || chat.id.isLid() ? wid(state.lid + '@lid') : wid(state.phone + '@c.us');
+  }
+
+  // chat/functions/sendTextMessage.ts -> sendRawMessage.ts -> prepareRawMessage.ts
+  async function sendTextMessage(chatId, content, options = {}) {
+    // chat/defaultSendMessageOptions.ts
+    options = { detectMentioned: true, linkPreview: true, markIsRead: true, waitForAck: true, delay: 0, ...options };
+    const chat = await findChat(chatId);
+    let key;
+    if (options.messageId) {
+      key = typeof options.messageId === 'string' ? parseKey(options.messageId) : options.messageId;
+      if (!key.fromMe) throw wppError('message_key_is_not_from_me', 'Message key is not from me');
+      if (!key.remote.equals(chat.id)) throw wppError('message_key_remote_id_is_not_same_of_chat', 'Message key remote ID is not same of chat');
+    } else {
+      // chat/functions/generateMessageID.ts: in groups the key's participant is our own LID
+      key = msgKey(true, chat.id, randomId(), chat.id.isGroup() ? myWidFor(chat) : undefined);
+    }
+    if (options.markIsRead) {
+      await api('/api/read', { client_id: state.clientId, chat: chat.id._serialized }).catch(() => null);
+    }
+    const sent = await api('/api/send', { client_id: state.clientId, to: chat.id._serialized, body: String(content), id: key._serialized });
+    const msg = {
+      id: key, from: myWidFor(chat), to: chat.id, body: String(content), type: 'chat', t: sent.t, isNewMsg: true, ack: 0,
+    };
+    if (!msgStore.has(key._serialized)) {
+      storeMsg(msg);
+      queueMicrotask(() => fire('chat.new_message', msg));
+    }
+    const stored = msgStore.get(key._serialized);
+    if (sent.result === 'OK') { if (stored.ack < sent.ack) setAck(stored, sent.ack); } else setAck(stored, -1);
+    // The result is returned, never thrown: `sendMsgResult.messageSendResult` says whether it went out.
+    return {
+      id: key._serialized,
+      ack: stored.ack,
+      from: myWidFor(chat)._serialized,
+      to: chat.id._serialized,
+      sendMsgResult: options.waitForAck ? { messageSendResult: sent.result } : null,
+    };
+  }
+
+  // chat/functions/getMessageById.ts: MsgStore first, then the chat's history; `msg_not_found` otherwise.
+  async function getMessageById(id) {
+    requireLogin();
+    const serialized = typeof id === 'string' ? id : id._serialized;
+    const key = parseKey(serialized);
+    const local = msgStore.get(key._serialized);
+    if (local) return local;
+    try {
+      const found = await api('/api/message?client_id=' + encodeURIComponent(state.clientId) + '&id=' + encodeURIComponent(key._serialized));
+      return { id: parseKey(found.id), body: found.body, ack: found.ack, t: found.t, type: 'chat', to: wid(found.to) };
+    } catch (err) {
+      if (err.status === 404) throw wppError(err.message === 'chat_not_found' ? 'chat_not_found' : 'msg_not_found', 'Message ' + key._serialized + ' not found');
+      throw err;
+    }
+  }
+
+  // contact/functions/getPnLidEntry.ts: only @c.us and @lid; a LID's phone number only if WhatsApp knows it.
+  async function getPnLidEntry(contactId) {
+    requireLogin();
+    const id = contactId && contactId._serialized ? contactId._serialized : String(contactId);
+    const w = wid(id);
+    if (w.server !== 'c.us' && w.server !== 'lid') throw wppError('invalid_wid', 'Invalid WID value for ' + id + ' - getPnLidEntry only supports @c.us and @lid.');
+    const found = await api('/api/pnlid', { client_id: state.clientId, wid: id });
+    const part = (value) => (value ? { id: value.split('@')[0], server: value.split('@')[1], _serialized: value } : undefined);
+    return { lid: part(found.lid), phoneNumber: part(found.phone), contact: undefined };
+  }
+
+  // contact/functions/queryWidExists.ts: null when the number is not on WhatsApp.
+  async function queryWidExists(contactId) {
+    requireLogin();
+    const id = contactId && contactId._serialized ? contactId._serialized : String(contactId);
+    const found = await api('/api/pnlid', { client_id: state.clientId, wid: id });
+    if (!found.exists) return null;
+    return { wid: wid(found.phone || id), biz: false, lid: found.lid ? wid(found.lid) : undefined };
   }
 
   const WPP = {
-    version: 'simulator',
+    version: '4.6.0',
+    simulator: true,
     isInjected: true,
     isReady: false,
     isFullReady: false,
@@ -244,10 +521,12 @@
       async getAuthCode() { return state.authCode; },
       isAuthenticated() { return state.authenticated; },
       isRegistered() { return state.authenticated; },
-      isMainReady() { return state.authenticated && state.mode === 'MAIN'; },
+      isMainReady() { return state.mainReady; },
       isIdle() { return !state.authenticated && !state.authCode; },
       getStreamData() { return { mode: state.mode, info: state.info }; },
       getMyUserId() { return state.phone ? wid(state.phone + '@c.us') : undefined; },
+      getMyUserLid() { return state.lid ? wid(state.lid + '@lid') : undefined; },
+      getBuildConstants() { return WPP.isReady ? { VERSION_STR: window.Debug.VERSION } : null; },
       async refreshQR() { await nextQr(); return state.authCode; },
       async logout() {
         if (!state.authenticated) return false;
@@ -255,46 +534,41 @@
         await loggedOut('user_initiated');
         return true;
       },
-      async genLinkDeviceCodeForPhoneNumber(phone, sendPushNotification = true) {
-        if (state.authenticated) throw Object.assign(new Error('already authenticated'), { code: 'already_authenticated' });
-        const { code } = await api('/api/link_code', { client_id: state.clientId, phone: String(phone).replace(/\D/g, '') });
-        stopQr();
-        fire('conn.link_code_change', code);
-        return code;
-      },
+      genLinkDeviceCodeForPhoneNumber,
+      startLinkDeviceCodeForPhoneNumber,
+      refreshLinkDeviceCode,
+      cancelLinkDeviceCode() { cancelLinkDeviceCode(); nextQr(); },
     },
     chat: {
-      async sendTextMessage(chatId, content, options = {}) {
-        requireLogin();
-        const chat = wid(chatId);
-        let key;
-        if (options.messageId) {
-          key = typeof options.messageId === 'string' ? parseKey(options.messageId) : options.messageId;
-          if (!key.fromMe) throw Object.assign(new Error('Message key is not from me'), { code: 'message_key_is_not_from_me' });
-          if (key.remote._serialized !== chat._serialized) throw Object.assign(new Error('Message key remote ID is not same of chat'), { code: 'message_key_remote_id_is_not_same_of_chat' });
-        } else {
-          key = msgKey(true, chat, '3EB0' + Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('').toUpperCase());
-        }
-        const sent = await api('/api/send', { client_id: state.clientId, to: chat._serialized, body: String(content), id: key._serialized });
-        return { id: sent.id, ack: sent.ack, sendMsgResult: Promise.resolve('OK') };
+      find: findChat,
+      sendTextMessage,
+      getMessageById,
+      async markIsRead(chatId) {
+        const chat = await findChat(chatId);
+        await api('/api/read', { client_id: state.clientId, chat: chat.id._serialized });
+        return { wid: chat.id, unreadCount: chat.unreadCount };
       },
-      async getMessageById(id) {
-        requireLogin();
-        const serialized = typeof id === 'string' ? id : id._serialized;
-        try {
-          const found = await api('/api/message?client_id=' + encodeURIComponent(state.clientId) + '&id=' + encodeURIComponent(serialized));
-          return { id: parseKey(found.id), body: found.body, ack: found.ack, t: found.t, type: 'chat', to: wid(found.to) };
-        } catch (err) {
-          if (err.status === 404) throw Object.assign(new Error('Message not found'), { code: 'msg_not_found' });
-          throw err;
-        }
+    },
+    contact: { getPnLidEntry, queryWidExists },
+    whatsapp: {
+      MsgStore: {
+        get(id) { return msgStore.get(String(id && id._serialized ? id._serialized : id)); },
+        on(name, cb) { if (!msgStoreListeners.has(name)) msgStoreListeners.set(name, new Set()); msgStoreListeners.get(name).add(cb); },
+        off(name, cb) { (msgStoreListeners.get(name) || new Set()).delete(cb); },
       },
     },
   };
   WPP.webpack = WPP.loader;
   window.WPP = WPP;
+  // linkDeviceCodeLifecycle.ts: the managed flow is cancelled by authenticated, logout and main_ready.
+  WPP.on('conn.logout', cancelLinkDeviceCode);
+  WPP.on('conn.main_ready', cancelLinkDeviceCode);
 
   async function boot() {
+    if (config.waJsIncompatible) {
+      // A WhatsApp Web build that this wa-js cannot hook: the bundle loads, `WPP.isReady` never turns true.
+      return;
+    }
     WPP.isReady = true;
     for (const cb of readyCallbacks.splice(0)) { try { cb(); } catch (err) { console.error(err); } }
     pollLoop();

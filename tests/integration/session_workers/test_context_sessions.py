@@ -94,8 +94,10 @@ async def test_qr_scan_ready_send_ack_inbound_offline_conflict_logout(
     await control(sim, "ack", phone=phone, message_id=wa_id, ack=3)
     await control(sim, "inbound", phone=phone, sender="15557770001@c.us", body="hi back")
     # Then the ack and the inbound message are reported
-    acks = await stub.wait_for(lambda: stub.select("message.ack", sid), 20, "message.ack")
-    assert acks[0]["data"] == {"message_id": wa_id, "chat_id": "15557770001@c.us", "ack": 3}
+    reads = await stub.wait_for(
+        lambda: [e for e in stub.select("message.ack", sid) if e["data"]["ack"] == 3], 20, "message.ack (read)"
+    )
+    assert reads[0]["data"] == {"message_id": wa_id, "chat_id": "15557770001@c.us", "ack": 3, "reader": None}
     received = await stub.wait_for(lambda: stub.select("message.received", sid), 20, "message.received")
     assert received[0]["data"]["body"] == "hi back" and received[0]["data"]["from"] == "15557770001@c.us"
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from session_workers.driver import wa_message_id
+from session_workers.driver import api_message_suffix
 from session_workers.metrics import browser_pids
 from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
@@ -70,7 +70,8 @@ async def test_killed_owner_is_replaced_without_qr_and_pending_commands_go_out_o
     await enqueue_command(redis, send(sid, "sent-by-a", "sent by A, not recorded"))
     read = await redis.xreadgroup(COMMANDS_GROUP, "fo-a", {stream: ">"}, count=2)
     assert len(read[0][1]) == 2
-    await redis.set(keys.session_sending(sid, "sent-by-a"), "x")
+    key_used_by_a = f"true_{CONTACT}@c.us_{api_message_suffix(sid, 'sent-by-a')}"
+    await redis.set(keys.session_sending(sid, "sent-by-a"), key_used_by_a)
     client_id = next(c["client_id"] for c in (await sim_state(sim))["clients"] if c["phone"] == phone)
     async with httpx.AsyncClient() as http:
         went_out = await http.post(
@@ -79,7 +80,7 @@ async def test_killed_owner_is_replaced_without_qr_and_pending_commands_go_out_o
                 "client_id": client_id,
                 "to": f"{CONTACT}@c.us",
                 "body": "sent by A, not recorded",
-                "id": wa_message_id(sid, "sent-by-a", CONTACT),
+                "id": key_used_by_a,
             },
         )
         assert went_out.status_code == 200

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from session_workers.browser import LOCAL_STORAGE_SIDECAR, archive_profile, extract_profile
-from session_workers.driver import chat_id, should_inject, wa_message_id
+from session_workers.driver import api_message_suffix, chat_id, is_api_message, send_failure, should_inject
 from session_workers.metrics import WorkerMetrics
 from session_workers.outbox import OutboxPoster
 from shared.settings import Settings
@@ -21,12 +21,42 @@ def test_chat_ids_from_phone_numbers_and_chat_ids() -> None:
     assert chat_id("12036304@g.us") == "12036304@g.us"
 
 
-def test_whatsapp_message_id_is_deterministic_per_session_and_client_id() -> None:
-    first = wa_message_id("sess_1", "order-1", "15550001")
-    assert first == wa_message_id("sess_1", "order-1", "15550001")
-    assert first.startswith("true_15550001@c.us_3EB0") and len(first.rsplit("_", 1)[1]) == 20
-    assert first != wa_message_id("sess_2", "order-1", "15550001")
-    assert first != wa_message_id("sess_1", "order-2", "15550001")
+def test_api_message_ids_are_deterministic_per_session_and_client_id() -> None:
+    first = api_message_suffix("sess_1", "order-1")
+    assert first == api_message_suffix("sess_1", "order-1")
+    assert first.startswith("3EB0") and len(first) == 24 and first == first.upper()
+    assert first != api_message_suffix("sess_2", "order-1")
+    assert first != api_message_suffix("sess_1", "order-2")
+
+
+def test_api_message_ids_are_told_apart_from_messages_typed_on_the_phone() -> None:
+    # Given our key for an API send, on a LID chat and in a group (with our own LID as participant)
+    suffix = api_message_suffix("sess_1", "order-1")
+    # Then it is recognised, in any chat, only for its own session
+    assert is_api_message("sess_1", f"true_123456789012345@lid_{suffix}")
+    assert is_api_message("sess_1", f"true_1203630@g.us_{suffix}_99887766554433@lid")
+    assert not is_api_message("sess_2", f"true_123456789012345@lid_{suffix}")
+    # And ids WhatsApp itself generates (phone, WhatsApp Web) are not ours
+    assert not is_api_message("sess_1", "true_15550001@c.us_3A5F0C2E9B1D4A7788")
+    assert not is_api_message("sess_1", "true_15550001@c.us_3EB0A1B2C3D4E5F60718293A")
+    assert not is_api_message("sess_1", "garbage")
+
+
+@pytest.mark.parametrize(
+    ("result", "ack", "expected"),
+    [
+        ("OK", 1, None),
+        ("OK", 0, None),
+        (None, 1, None),
+        ("ERROR_NETWORK", 0, "send_result:ERROR_NETWORK"),
+        ("ERROR_UNKNOWN", 1, "send_result:ERROR_UNKNOWN"),
+        ("OK", -1, "ack_error:-1"),
+        (None, -4, "ack_error:-4"),
+    ],
+)
+def test_a_send_result_that_is_not_ok_or_an_error_ack_is_a_failure(result: str | None, ack: int, expected: str) -> None:
+    # wa-js resolves failures (chat/functions/sendRawMessage.ts): they must be read, never assumed away
+    assert send_failure(result, ack) == expected
 
 
 @pytest.mark.parametrize(
