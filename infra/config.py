@@ -124,7 +124,8 @@ class AlarmsConfig(_Config):
     ingest_5xx_percent: float = Field(default=1.0, gt=0)
     ingest_429_percent: float = Field(default=10.0, gt=0)
     redis_cpu_percent: float = Field(default=80.0, gt=0, le=100)
-    redis_memory_percent: float = Field(default=80.0, gt=0, le=100)
+    # Of maxmemory: at 100 % Redis refuses writes (noeviction), so warn well before.
+    redis_memory_percent: float = Field(default=70.0, gt=0, le=90)
 
 
 class EnvironmentConfig(_Config):

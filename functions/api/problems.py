@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from functions.api import errors
@@ -40,6 +41,8 @@ DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     # Infrastructure
     RedisConnectionError: ProblemType(503, "store-unavailable", "Data store unavailable"),
     RedisTimeoutError: ProblemType(503, "store-unavailable", "Data store unavailable"),
+    # Redis at maxmemory (noeviction, infra/components/redis.py) refuses writes: nothing changed, try later.
+    OutOfMemoryError: ProblemType(503, "store-full", "Data store full"),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from functions.ingest import errors
@@ -24,6 +25,8 @@ DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     # The producer retries the batch; what this attempt admitted was released (or lapses: see logic).
     RedisConnectionError: ProblemType(503, "store-unavailable", "Data store unavailable"),
     RedisTimeoutError: ProblemType(503, "store-unavailable", "Data store unavailable"),
+    # Redis at maxmemory (noeviction, infra/components/redis.py) refuses writes: nothing changed, try later.
+    OutOfMemoryError: ProblemType(503, "store-full", "Data store full"),
 }
 
 

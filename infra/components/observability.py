@@ -131,7 +131,12 @@ class Observability(Construct):
         redis_cpu = redis.max_over_nodes("EngineCPUUtilization", "cpu", "Redis engine CPU % (max over nodes)")
         alarm("RedisCpu", redis_cpu, config.redis_cpu_percent, "Redis engine CPU high", periods=3)
         redis_memory = redis.max_over_nodes("DatabaseMemoryUsagePercentage", "mem", "Redis memory % (max over nodes)")
-        alarm("RedisMemory", redis_memory, config.redis_memory_percent, "Redis memory high", periods=3)
+        alarm(
+            "RedisMemory",
+            redis_memory,
+            config.redis_memory_percent,
+            f"Redis memory above {config.redis_memory_percent:g}% of maxmemory (at 100% it refuses writes: noeviction)",
+        )
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
         self.dashboard.add_widgets(

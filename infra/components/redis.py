@@ -1,5 +1,10 @@
 """ElastiCache Redis replication group: TLS, encryption at rest, AUTH token from Secrets Manager, failover.
 
+Memory: `maxmemory-policy noeviction`. ElastiCache's default, `volatile-lru`, evicts keys with a TTL first, and
+leases, dedupe marks and pending-delivery marks all have one: an evicted lease lets two workers drive a session, an
+evicted dedupe mark delivers an event twice. At the limit Redis refuses writes instead (ingest and the API answer
+503 with Retry-After; see docs/deploy.md), and the memory alarm fires well before that.
+
 The application gets `WAGW_REDIS_URL` as `rediss://<primary endpoint>:<port>/0` (no credentials in it) and
 `WAGW_REDIS_AUTH_SECRET_NAME`, the ARN of the secret whose whole value is the AUTH token.
 """
@@ -14,6 +19,17 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.config import RedisConfig
+
+
+MAXMEMORY_POLICY = "noeviction"
+
+
+def parameter_group_family(engine_version: str) -> str:
+    """ElastiCache's parameter group family of a Redis engine version (7.x: `redis7`)."""
+    major = int(engine_version.split(".", 1)[0])
+    if major < 7:
+        raise ValueError(f"Redis {engine_version} is not supported: use 7.0 or later")
+    return f"redis{major}"
 
 
 class Redis(Construct):
@@ -51,6 +67,14 @@ class Redis(Construct):
             subnet_ids=vpc.select_subnets(subnet_type=subnets.subnet_type).subnet_ids,
         )
 
+        self.parameter_group = elasticache.CfnParameterGroup(
+            self,
+            "Parameters",
+            cache_parameter_group_family=parameter_group_family(config.engine_version),
+            description="wa-gateway Redis: never evict (leases, dedupe and delivery marks are state)",
+            properties={"maxmemory-policy": MAXMEMORY_POLICY},
+        )
+
         self.replication_group = elasticache.CfnReplicationGroup(
             self,
             "ReplicationGroup",
@@ -67,6 +91,7 @@ class Redis(Construct):
             at_rest_encryption_enabled=True,
             auth_token=self.auth_secret.secret_value.unsafe_unwrap(),
             cache_subnet_group_name=subnet_group.ref,
+            cache_parameter_group_name=self.parameter_group.ref,
             security_group_ids=[self.security_group.security_group_id],
             snapshot_retention_limit=config.snapshot_retention_days,
             auto_minor_version_upgrade=True,

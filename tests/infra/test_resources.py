@@ -425,6 +425,19 @@ def test_dlq_alarm_fires_on_the_first_message(each_env: Synthesized) -> None:
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
 
 
+def test_redis_never_evicts_state_and_warns_well_before_full(each_env: Synthesized) -> None:
+    # Given the replication group and its parameter group
+    group_id, group = logical(each_env, "AWS::ElastiCache::ParameterGroup", "RedisParameters")
+    replication = props(each_env, "AWS::ElastiCache::ReplicationGroup", "RedisReplicationGroup")
+    # Then Redis refuses writes at its limit instead of evicting leases and dedupe marks (which have TTLs)
+    assert group["Properties"]["Properties"] == {"maxmemory-policy": "noeviction"}
+    assert group["Properties"]["CacheParameterGroupFamily"] == "redis7"
+    assert refs(replication["CacheParameterGroupName"]) == {group_id}
+    # And the memory alarm fires at 70 % of maxmemory, within one 5-minute period
+    alarm = props(each_env, "AWS::CloudWatch::Alarm", "ObservabilityRedisMemory")
+    assert alarm["Threshold"] <= 70 and alarm["EvaluationPeriods"] == 1
+
+
 def test_redis_alarms_watch_every_node(prod: Synthesized) -> None:
     alarm = props(prod, "AWS::CloudWatch::Alarm", "ObservabilityRedisMemory")
     node_metrics = [m for m in alarm["Metrics"] if "MetricStat" in m]
