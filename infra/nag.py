@@ -63,6 +63,12 @@ def acknowledge_findings(stack: WaGatewayStack) -> None:
             acknowledge(principal, f"AwsSolutions-IAM5[Action::{action}]", bucket_reason)
 
     acknowledge(
+        stack.schedules.failures,
+        "AwsSolutions-SQS3",
+        "The schedules' failure destination is itself the last stop for a failed or expired tick (read by people, "
+        "alarmed on); a dead-letter queue behind it would only move the same messages once more.",
+    )
+    acknowledge(
         stack.workers.task_definition,
         "AwsSolutions-IAM5[Resource::*]",
         "ecr:GetAuthorizationToken (pulling the worker image) supports no resource-level permissions.",

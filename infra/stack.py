@@ -92,7 +92,7 @@ class WaGatewayStack(Stack):
             region=self.region,
             removal_policy=removal,
         )
-        self.schedules = Schedules(self, "Schedules", functions=self.functions.by_name)
+        self.schedules = Schedules(self, "Schedules", functions=self.functions.by_name, removal_policy=removal)
         self.observability = Observability(
             self,
             "Observability",

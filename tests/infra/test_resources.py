@@ -392,6 +392,24 @@ def test_schedules_invoke_cleanup_and_retry_scheduler(each_env: Synthesized) -> 
         assert refs(target["Arn"]) == {function_id}
 
 
+def test_scheduled_functions_never_retry_a_tick_and_report_failed_ones(each_env: Synthesized) -> None:
+    # Given the asynchronous invoke configurations of the functions the schedules invoke
+    failures_id, failures = logical(each_env, "AWS::SQS::Queue", "SchedulesFailures")
+    configs = {
+        refs(c["Properties"]["FunctionName"]).pop(): c["Properties"]
+        for c in each_env.of_type("AWS::Lambda::EventInvokeConfig").values()
+    }
+    for schedule in topology.SCHEDULES:
+        function_id = logical(each_env, "AWS::Lambda::Function", FUNCTIONS[schedule.function])[0]
+        config = configs[function_id]
+        # Then Lambda's defaults (2 retries, events kept 6 h) are overridden: no retry, a one-minute maximum age
+        assert config["MaximumRetryAttempts"] == 0 and config["MaximumEventAgeInSeconds"] == 60
+        # And a tick that fails or expires lands on an encrypted queue instead of vanishing
+        assert refs(config["DestinationConfig"]["OnFailure"]["Destination"]) == {failures_id}
+    assert failures["Properties"]["SqsManagedSseEnabled"] is True
+    assert len(configs) == len(topology.SCHEDULES)
+
+
 # --- observability --------------------------------------------------------------------------------------------
 
 ALARMS = (
