@@ -96,6 +96,7 @@ BRIDGE_JS = """
     const ready = () => {
       if (hooked !== W) return;
       if (W.isReady) {
+        watchFailedAcks(W);
         snapshot().then((state) => {
           lastState = state.authenticated + '|' + state.mode;
           send('attached', state);
@@ -137,8 +138,11 @@ BRIDGE_JS = """
       const reader = a.sender ? str(a.sender) : null;
       inOrder(() => send('ack', { ack: a.ack, chat, reader, ids: (a.ids || []).map((id) => ownKey(chat, str(id))) }));
     });
-    // A failed ack (-1 and below) is never a chat.msg_ack_change (registerAckMessageEvent.ts emits ack 1 from
-    // the MsgStore and receipts >= 2): it shows only on the Msg, so watch WhatsApp's MsgStore for it.
+  };
+  // A failed ack (-1 and below) is never a chat.msg_ack_change (registerAckMessageEvent.ts emits ack 1 from
+  // the MsgStore and receipts >= 2): it shows only on the Msg, so watch WhatsApp's MsgStore for it. The store
+  // exists only once wa-js has found WhatsApp's modules (WPP.isReady).
+  const watchFailedAcks = (W) => {
     try {
       W.whatsapp.MsgStore.on('change:ack', (m) => {
         if (m && m.id && m.id.fromMe && typeof m.ack === 'number' && m.ack < 0) {

@@ -53,6 +53,7 @@ from shared.events import (
     event_to_json,
     whatsapp_event_id,
 )
+from shared.ids import new_event_id
 from shared.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -140,6 +141,8 @@ class BrowserSession(SessionBase):
         self.logging_out = False
         self.phone: str | None = None
         self.attached = asyncio.Event()
+        self.sends_in_flight: dict[str, asyncio.Future[None]] = {}
+        self.failures_reported: deque[str] = deque(maxlen=512)
         self.last_link_code: str | None = None
         self.link_code_count = 0
         self._reopen_lock = asyncio.Lock()
@@ -505,22 +508,33 @@ class BrowserSession(SessionBase):
     async def _on_ack(self, data: dict[str, Any]) -> None:
         ack = ack_from_wa(int(data["ack"]))
         chat = str(data["chat"]) if data.get("chat") else None
-        for message_id in data.get("ids") or []:
+        reader = str(data["reader"]) if data.get("reader") else None
+        for raw_id in data.get("ids") or []:
+            message_id = str(raw_id)
             if ack is Ack.FAILED:
-                # An error ack on a sent message: it did not reach WhatsApp, whatever `message.sent` said.
-                failed = MessageFailedData(
-                    message_id=str(message_id),
-                    to=chat or str(message_id).split("_")[1],
-                    reason=failure_reason(f"ack_error:{data['ack']}"),
-                )
-                await self.emit(MessageFailedEvent(**self._env(), data=failed))
+                await self._on_error_ack(message_id, chat, int(data["ack"]))
                 continue
-            await self.emit(
-                MessageAckEvent(
-                    **self._env(),
-                    data=MessageAckData(message_id=str(message_id), chat_id=chat, ack=ack, reader=data.get("reader")),
-                )
-            )
+            event_id = whatsapp_event_id(self.id, f"ack:{int(ack)}:{reader or ''}", message_id)
+            ack_data = MessageAckData(message_id=message_id, chat_id=chat, ack=ack, reader=reader)
+            await self.emit(MessageAckEvent(id=event_id, **self._env(), data=ack_data))
+
+    async def _on_error_ack(self, message_id: str, chat: str | None, raw_ack: int) -> None:
+        """An error ack on a sent message: it did not reach WhatsApp, whatever `message.sent` said. A send still
+        in flight reports its own failure (with WhatsApp's reason), so wait for it and do not say it twice."""
+        in_flight = self.sends_in_flight.get(message_id)
+        if in_flight is not None:
+            await asyncio.shield(in_flight)
+        if message_id in self.failures_reported:
+            return
+        self.failures_reported.append(message_id)
+        failed = MessageFailedData(
+            message_id=message_id,
+            to=chat or message_id.split("_")[1],
+            reason=failure_reason(f"ack_error:{raw_ack}"),
+        )
+        await self.emit(
+            MessageFailedEvent(id=whatsapp_event_id(self.id, "failed", message_id), **self._env(), data=failed)
+        )
 
     # --- emitting ----------------------------------------------------------------------------------------
     def _env(self) -> dict[str, str]:
@@ -700,16 +714,32 @@ class BrowserSession(SessionBase):
         if not first_attempt:
             key = str(await self.worker.redis.get(sending_key) or key)  # the key the earlier attempt used
             chat = key.split("_")[1]
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.sends_in_flight[key] = done
+        try:
+            result = await self._find_or_send(first_attempt, chat, key, command.text)
+            if result.failure is not None:
+                self.failures_reported.append(key)
+            return result
+        finally:
+            self.sends_in_flight.pop(key, None)
+            done.set_result(None)
+
+    async def _find_or_send(self, first_attempt: bool, chat: str, key: str, text: str) -> SendResult:
+        assert self.driver is not None
+        if not first_attempt:
             existing = await self.driver.find_message(key)
             if existing.found:
                 ack = existing.ack if existing.ack is not None else 0
                 return SendResult(key, ack, f"ack_error:{ack}" if ack < 0 else None)
-        return await self.driver.send_text(chat, command.text, key)
+        return await self.driver.send_text(chat, text, key)
 
     async def _fail_send(
         self, entry_id: str, command: SendTextCommand, sent_key: str, reason: str, message_id: str | None = None
     ) -> None:
+        event_id = whatsapp_event_id(self.id, "failed", message_id) if message_id else new_event_id()
         event = MessageFailedEvent(
+            id=event_id,
             **self._env(),
             data=MessageFailedData(
                 message_id=message_id,

@@ -37,8 +37,8 @@ RECORDER_JS = """
     'conn.link_code_change', 'conn.link_code_expired', 'conn.link_code_error', 'conn.logout',
     'chat.new_message', 'chat.msg_ack_change'];
   const ser = (v) => {
-    try { return JSON.parse(JSON.stringify(v === undefined ? null : v, (k, x) => (x && x._serialized ? x._serialized : x))); }
-    catch (err) { return String(v); }
+    const flat = (k, x) => (x && x._serialized ? x._serialized : x);
+    try { return JSON.parse(JSON.stringify(v === undefined ? null : v, flat)); } catch (err) { return String(v); }
   };
   let current;
   Object.defineProperty(window, 'WPP', {
@@ -249,7 +249,8 @@ async def test_acks_one_from_the_store_receipts_per_reader_and_errors_only_on_th
     reader = "444555666777888@lid"
     await open_linked(page, sim, phone)
     await page.evaluate(
-        "() => { window.__storeAcks = []; WPP.whatsapp.MsgStore.on('change:ack', (m) => window.__storeAcks.push(m.ack)); }"
+        "() => { window.__storeAcks = [];"
+        " WPP.whatsapp.MsgStore.on('change:ack', (m) => window.__storeAcks.push(m.ack)); }"
     )
     # When the page sends to a group and a member reads it
     sent = await page.evaluate(f"() => WPP.chat.sendTextMessage('{group}', 'hello group', {{ markIsRead: false }})")
@@ -337,7 +338,8 @@ async def test_the_real_bundle_exposes_every_name_the_driver_calls(browser: Brow
                 'conn.getMyUserLid', 'conn.getBuildConstants', 'conn.logout', 'conn.startLinkDeviceCodeForPhoneNumber',
                 'conn.refreshLinkDeviceCode', 'conn.cancelLinkDeviceCode', 'chat.find', 'chat.sendTextMessage',
                 'chat.getMessageById', 'chat.markIsRead', 'contact.getPnLidEntry', 'contact.queryWidExists'];
-              return names.filter((n) => typeof n.split('.').reduce((o, k) => (o ? o[k] : undefined), WPP) !== 'function');
+              const find = (n) => n.split('.').reduce((o, k) => (o ? o[k] : undefined), WPP);
+              return names.filter((n) => typeof find(n) !== 'function');
             }"""
         )
         assert missing == []
