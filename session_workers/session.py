@@ -71,6 +71,12 @@ SEND_FAILURES = {
 }
 
 
+def phone_of(to: str) -> str | None:
+    """The phone number a tenant addressed, if it addressed one (not a LID or a group)."""
+    user, _, server = to.partition("@")
+    return "".join(ch for ch in user if ch.isdigit()) or None if server in ("", "c.us") else None
+
+
 def failure_reason(failure: str) -> str:
     """`send_result:ERROR_NETWORK` / `ack_error:-1` -> a reason a person understands, the code first."""
     kind, _, detail = failure.partition(":")
@@ -698,6 +704,7 @@ class BrowserSession(SessionBase):
                 gateway_message_id=command.message_id,
                 to=command.to,
                 chat_id=chat,
+                phone=phone_of(command.to),
                 ack=ack_from_wa(result.ack),
             ),
         )

@@ -240,6 +240,43 @@ async def test_message_events_advance_the_message_record(
     assert still is not None and still.status is MessageStatus.READ
 
 
+async def test_an_error_ack_fails_a_sent_message_and_a_later_receipt_proves_it_wrong(
+    client: httpx.AsyncClient, redis: Redis, tenant: Tenant
+) -> None:
+    # Given a message the worker reported sent
+    await queue_order_message(redis, tenant, "msg_demo")
+    await client.post("/v1/events", **signed([load_event("message_sent")]))
+    # When WhatsApp marks it failed (an error ack, reported as message.failed with WhatsApp's id only)
+    failed = await client.post("/v1/events", **signed([load_event("message_failed_ack_error")]))
+    after_error = await messages.get_message(redis, "msg_demo")
+    # Then it is failed with the reason, though message.sent came first
+    assert failed.status_code == 202
+    assert after_error is not None and after_error.status is MessageStatus.FAILED
+    assert after_error.error is not None and after_error.error.startswith("ack_error")
+    # When a receipt shows the recipient got it after all, and then a peer ack (5) arrives
+    delivered = load_event("message_ack")
+    delivered["data"]["ack"] = 2
+    peer = load_event("message_ack")
+    peer["data"]["ack"] = 5
+    response = await client.post("/v1/events", **signed([delivered, peer]))
+    record = await messages.get_message(redis, "msg_demo")
+    # Then it is delivered (every ack value is accepted), and a later error ack cannot undo that
+    assert response.status_code == 202
+    assert record is not None and record.status is MessageStatus.DELIVERED
+    await client.post("/v1/events", **signed([load_event("message_failed_ack_error")]))
+    record = await messages.get_message(redis, "msg_demo")
+    assert record is not None and record.status is MessageStatus.DELIVERED
+
+
+async def test_lid_group_and_phone_typed_events_are_accepted(client: httpx.AsyncClient) -> None:
+    events = [
+        load_event(n) for n in ("message_ack_group_receipt", "message_sent_from_phone", "message_received_from_lid")
+    ]
+    response = await client.post("/v1/events", **signed(events))
+    assert response.status_code == 202, response.text
+    assert [r["outcome"] for r in response.json()["results"]] == ["accepted"] * 3
+
+
 async def test_ready_session_retires_older_sessions_of_the_phone_with_events(
     client: httpx.AsyncClient, queues: Queues, redis: Redis, tenant: Tenant
 ) -> None:
