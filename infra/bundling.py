@@ -5,6 +5,9 @@
 - One layer holds the runtime dependencies of `pyproject.toml` ([project.dependencies] minus what only the CLI,
   the local server and the session workers use), installed by pip for Lambda's platform (arm64, CPython 3.11)
   from binary wheels only. Its asset hash is the requirement list, so it is built once per outdir.
+- The layer's bytecode is compiled at bundling, as unchecked-hash .pyc files: Lambda mounts layers read-only at
+  `/opt`, so without them every cold start compiles the dependencies again (and cannot keep the result);
+  unchecked-hash files stay valid whatever timestamps the asset zip gives the sources.
 - `install=False` (context `wagw:installDependencies=false`, used by the tests) puts a marker file in the layer
   instead of running pip: everything else synthesizes the same, in seconds and offline.
 """
@@ -52,6 +55,21 @@ def lambda_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[
     data = tomllib.loads(pyproject.read_text())
     requirements: list[str] = data["project"]["dependencies"]
     return [r for r in requirements if _requirement_name(r) not in NOT_IN_LAMBDA]
+
+
+def compile_command(target: Path) -> list[str]:
+    """Compile every module under `target` for this interpreter (Lambda's 3.11), valid without a source check."""
+    return [
+        sys.executable,
+        "-m",
+        "compileall",
+        "-q",
+        "-j",
+        "0",
+        "--invalidation-mode",
+        "unchecked-hash",
+        str(target),
+    ]
 
 
 def pip_command(target: Path, requirements_file: Path) -> list[str]:
@@ -114,10 +132,13 @@ class DependenciesBundler:
             return True
         requirements_file = Path(output_dir) / "requirements.txt"
         requirements_file.write_text("\n".join(self.requirements) + "\n")
+        if sys.version_info[:2] != tuple(int(part) for part in PYTHON_VERSION.split(".")):
+            raise RuntimeError(f"the layer's bytecode must be compiled by Python {PYTHON_VERSION} (Lambda's runtime)")
         try:
             subprocess.run(pip_command(target, requirements_file), check=True)
         finally:
             requirements_file.unlink(missing_ok=True)
+        subprocess.run(compile_command(target), check=True)
         return True
 
 
@@ -133,7 +154,7 @@ def function_code(function: str) -> lambda_.Code:
 
 def dependencies_code(*, install: bool) -> lambda_.Code:
     requirements = lambda_requirements()
-    fingerprint = "\n".join([PIP_PLATFORM, PYTHON_VERSION, f"install={install}", *requirements])
+    fingerprint = "\n".join([PIP_PLATFORM, PYTHON_VERSION, f"install={install}", "bytecode", *requirements])
     return lambda_.Code.from_asset(
         str(Path(__file__).resolve().parent),
         asset_hash_type=AssetHashType.CUSTOM,

@@ -82,6 +82,9 @@ class Api(Construct):
             "HttpApi",
             description="wa-gateway public API",
             create_default_stage=False,
+            # With a custom domain, that is the only way in: the execute-api URL would bypass what the domain adds
+            # (its TLS policy, a WAF or a firewall in front of it) and is one more address to keep secret.
+            disable_execute_api_endpoint=config.domain is not None,
             default_integration=integrations.HttpLambdaIntegration("Api", api_function),
         )
         self.http_api.add_routes(

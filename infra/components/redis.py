@@ -20,7 +20,6 @@ from constructs import Construct
 
 from infra.config import RedisConfig
 
-
 MAXMEMORY_POLICY = "noeviction"
 
 

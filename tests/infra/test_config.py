@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,20 @@ def test_prod_is_sized_and_protected_beyond_dev(environments: dict[str, Any]) ->
     assert dev.network.nat_gateways == 1
     assert prod.redis.replicas >= 1 and prod.retain_data and prod.termination_protection
     assert prod.workers.min_count > dev.workers.min_count
+
+
+def test_staging_may_have_one_nat_gateway_per_az_but_not_more(environments: dict[str, Any]) -> None:
+    # Given staging's settings with one NAT per AZ, then with one more than its AZs
+    staging = environments["staging"]
+    per_az = {
+        **staging,
+        "network": {**staging["network"], "nat_gateways": len(staging["network"]["availability_zones"])},
+    }
+    too_many = {**per_az, "network": {**per_az["network"], "nat_gateways": per_az["network"]["nat_gateways"] + 1}}
+    # Then the first is a valid staging, the second is refused
+    assert EnvironmentConfig.model_validate({"name": "staging", **per_az}).network.nat_gateways == 2
+    with pytest.raises(ValidationError, match="nat_gateways cannot exceed"):
+        EnvironmentConfig.model_validate({"name": "staging", **too_many})
 
 
 def test_a_typo_in_cdk_json_is_refused(environments: dict[str, Any]) -> None:
@@ -75,6 +90,34 @@ def test_pip_installs_binary_wheels_for_lambda_arm64(tmp_path: Path) -> None:
     assert f"--target {tmp_path / 'python'}" in joined
 
 
+def _tiny_wheel(folder: Path) -> Path:
+    """A pure-Python wheel pip can install offline (the layer's pip flags accept py3-none-any)."""
+    wheel = folder / "tinydep-1.0-py3-none-any.whl"
+    files = {
+        "tinydep/__init__.py": "VALUE = 1\n",
+        "tinydep-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: tinydep\nVersion: 1.0\n",
+        "tinydep-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{name},,\n" for name in files) + "tinydep-1.0.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, text in {**files, "tinydep-1.0.dist-info/RECORD": record}.items():
+            archive.writestr(name, text)
+    return wheel
+
+
+def test_dependencies_layer_ships_bytecode_that_a_read_only_opt_never_recompiles(tmp_path: Path) -> None:
+    # Given a requirement pip installs offline
+    wheel = _tiny_wheel(tmp_path)
+    # When the layer is bundled for real
+    out = tmp_path / "layer"
+    out.mkdir()
+    assert bundling.DependenciesBundler([str(wheel)], install=True).try_bundle(str(out)) is True
+    # Then each module has a .pyc for Lambda's Python, hash-based and never checked against its source
+    (pyc,) = (out / "python" / "tinydep" / "__pycache__").glob("__init__.cpython-311*.pyc")
+    flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+    assert flags == 0b01, "expected an unchecked-hash pyc (PEP 552)"
+
+
 def test_dependencies_layer_without_install_holds_only_a_marker(tmp_path: Path) -> None:
     bundler = bundling.DependenciesBundler(["pydantic==2.13.4"], install=False)
     assert bundler.try_bundle(str(tmp_path)) is True
@@ -106,7 +149,7 @@ def test_function_bundle_refuses_a_package_without_handler(tmp_path: Path) -> No
         bundling.FunctionCodeBundler("api", tmp_path).try_bundle(str(tmp_path / "out"))
 
 
-def test_custom_domain_gets_a_dns_validated_certificate_and_an_alias() -> None:
+def test_custom_domain_gets_a_dns_validated_certificate_and_an_alias_and_is_the_only_way_in() -> None:
     import aws_cdk as cdk
     from aws_cdk import aws_lambda as lambda_
     from aws_cdk.assertions import Template
@@ -144,6 +187,7 @@ def test_custom_domain_gets_a_dns_validated_certificate_and_an_alias() -> None:
     )
     template.has_resource_properties("AWS::ApiGatewayV2::DomainName", {"DomainName": "api.example.com"})
     template.resource_count_is("AWS::ApiGatewayV2::ApiMapping", 1)
+    template.has_resource_properties("AWS::ApiGatewayV2::Api", {"DisableExecuteApiEndpoint": True})
     template.has_resource_properties(
         "AWS::Route53::RecordSet", {"Name": "api.example.com.", "Type": "A", "HostedZoneId": "Z123"}
     )

@@ -282,6 +282,8 @@ def test_http_api_routes_events_to_ingest_and_the_rest_to_api(each_env: Synthesi
 
     assert target_function(routes["POST /v1/events"]) == {logical(s, "AWS::Lambda::Function", FUNCTIONS["ingest"])[0]}
     assert target_function(routes["$default"]) == {logical(s, "AWS::Lambda::Function", FUNCTIONS["api"])[0]}
+    # without a custom domain the execute-api URL is the API's address (with one, it is disabled: test_config.py)
+    assert not props(s, "AWS::ApiGatewayV2::Api", "ApiHttpApi").get("DisableExecuteApiEndpoint", False)
 
 
 def test_cleanup_posts_its_events_to_the_ingest_route_of_this_api(each_env: Synthesized) -> None:
