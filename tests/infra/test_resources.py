@@ -241,7 +241,9 @@ def test_each_function_reaches_only_its_own_resources(each_env: Synthesized) -> 
     assert granted(s, role["ingest"], "sqs:SendMessage") == {queue}
     assert granted(s, role["deliver"], "sqs:SendMessage") == {queue, dlq}
     assert granted(s, role["deliver"], "sqs:ReceiveMessage") == {queue}
-    assert granted(s, role["retry_scheduler"], "sqs:SendMessage") == {queue}
+    schedule_failures = logical(s, "AWS::SQS::Queue", "SchedulesFailures")[0]
+    assert granted(s, role["retry_scheduler"], "sqs:SendMessage") == {queue, schedule_failures}
+    assert granted(s, role["cleanup"], "sqs:SendMessage") == {schedule_failures}
     assert granted(s, role["api"], "sqs:SendMessage") == {queue}
     assert granted(s, role["ingest"], "secretsmanager:GetSecretValue") == {redis_token, producer_keys}
     assert granted(s, role["api"], "secretsmanager:GetSecretValue") == {redis_token, admin_key}
