@@ -5,6 +5,8 @@ The only place that reads context: the environment name (`env`), the per-environ
 - `wagw:installDependencies` (default true): false puts a marker instead of pip-installed packages in the layer;
 - `wagw:nag` (default true): run cdk-nag's AwsSolutions pack as a validation plugin (any finding that is not
   acknowledged in infra/nag.py fails the synth).
+And two for the deployer, overriding cdk.json's `alarms.email` / `alarms.topic_arn` (outside dev one of them is
+required): `wagw:alarmEmail`, `wagw:alarmTopicArn`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from infra.stack import WaGatewayStack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS_KEY = "wagw:environments"
+ALARM_SUBSCRIBER_KEYS = {"wagw:alarmEmail": "email", "wagw:alarmTopicArn": "topic_arn"}
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -43,17 +46,32 @@ def _flag(app: cdk.App, key: str, default: bool) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes")
 
 
-def select_environment(environments: dict[str, Any] | None, name: Any) -> EnvironmentConfig:
-    """The typed settings of environment `name` from the `wagw:environments` context."""
+def select_environment(
+    environments: dict[str, Any] | None, name: Any, alarm_subscribers: dict[str, str] | None = None
+) -> EnvironmentConfig:
+    """The typed settings of environment `name` from the `wagw:environments` context; `alarm_subscribers`
+    (`email`, `topic_arn`) override its alarms' subscribers."""
     if not environments:
         raise ValueError(f"cdk.json has no '{ENVIRONMENTS_KEY}' context")
     if name not in environments:
         raise ValueError(f"choose an environment with -c env=<name>, one of: {', '.join(environments)} (got {name!r})")
-    return EnvironmentConfig.model_validate({"name": name, **environments[name]})
+    raw = dict(environments[name])
+    if alarm_subscribers:
+        raw["alarms"] = {**raw.get("alarms", {}), **alarm_subscribers}
+    return EnvironmentConfig.model_validate({"name": name, **raw})
 
 
 def environment_config(app: cdk.App) -> EnvironmentConfig:
-    return select_environment(app.node.try_get_context(ENVIRONMENTS_KEY), app.node.try_get_context("env"))
+    subscribers = {
+        field: str(value)
+        for key, field in ALARM_SUBSCRIBER_KEYS.items()
+        if (value := app.node.try_get_context(key)) not in (None, "")
+    }
+    config = select_environment(
+        app.node.try_get_context(ENVIRONMENTS_KEY), app.node.try_get_context("env"), subscribers
+    )
+    config.alarms.require_subscriber(config.name)
+    return config
 
 
 def build(app: cdk.App) -> WaGatewayStack:

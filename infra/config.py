@@ -119,13 +119,33 @@ class WorkersConfig(_Config):
 
 
 class AlarmsConfig(_Config):
+    # Who receives the alarms: an email address (subscribed to the stack's topic; confirm the mail) and/or an
+    # existing SNS topic (a pager, chat or ticketing integration) every alarm also notifies. Required outside dev.
     email: str | None = None
-    deliver_errors_per_5_minutes: int = Field(default=5, ge=1)
+    topic_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$")
+    function_errors_per_5_minutes: int = Field(default=5, ge=1)
+    function_throttles_per_5_minutes: int = Field(default=1, ge=1)
+    # Older than the longest SQS-delayed retry (15 min) plus a delivery's own time: deliveries are stuck.
+    deliveries_oldest_age_seconds: int = Field(default=1800, ge=60)
+    # Transitions to `failed` (QR timeouts included) over 15 minutes, as ingest records them.
+    sessions_failed_per_15_minutes: int = Field(default=5, ge=1)
     ingest_5xx_percent: float = Field(default=1.0, gt=0)
     ingest_429_percent: float = Field(default=10.0, gt=0)
     redis_cpu_percent: float = Field(default=80.0, gt=0, le=100)
     # Of maxmemory: at 100 % Redis refuses writes (noeviction), so warn well before.
     redis_memory_percent: float = Field(default=70.0, gt=0, le=90)
+
+    @property
+    def has_subscriber(self) -> bool:
+        return bool(self.email or self.topic_arn)
+
+    def require_subscriber(self, env: str) -> None:
+        """Outside dev an alarm nobody receives is no alarm: refuse to synthesize without a subscriber."""
+        if env != "dev" and not self.has_subscriber:
+            raise ValueError(
+                f"{env}: alarms need a subscriber. Set alarms.email or alarms.topic_arn in cdk.json, or pass "
+                "-c wagw:alarmEmail=<address> / -c wagw:alarmTopicArn=<arn of an existing SNS topic>"
+            )
 
 
 class EnvironmentConfig(_Config):

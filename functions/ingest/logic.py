@@ -15,7 +15,7 @@ from functions.ingest import fanout, state
 from functions.ingest.errors import InvalidBatch, PayloadTooLarge, QueueUnavailable, Unauthenticated, UnknownTenant
 from functions.ingest.models import EventBatch
 from shared import throttle
-from shared.events import EVENT_TYPES, Event, throttle_class
+from shared.events import EVENT_TYPES, Event, SessionStatus, SessionStatusEvent, throttle_class
 from shared.observability import logger, metrics
 from shared.producer import EventResult, IngestResponse, Outcome
 from shared.producer_keys import producer_keys
@@ -68,6 +68,9 @@ async def ingest_batch(
     await _record_and_fan_out(redis, accepted)
     for outcome, count in Counter(r.outcome for r in results.values()).items():
         metrics.add_metric(name=f"events_{outcome.value}", unit="Count", value=count)
+    failed = sum(1 for e in accepted if isinstance(e, SessionStatusEvent) and e.data.status is SessionStatus.FAILED)
+    if failed:  # the SessionsFailed alarm (infra/components/observability.py)
+        metrics.add_metric(name="sessions_failed", unit="Count", value=failed)
     return IngestResponse(results=[results[e.id] for e in batch.events])
 
 

@@ -1,4 +1,7 @@
-"""Alarms to an SNS topic, and one CloudWatch dashboard."""
+"""Alarms to an SNS topic (and to an existing topic when configured), and one CloudWatch dashboard.
+
+Outside dev the app refuses to synthesize without a subscriber (`AlarmsConfig.require_subscriber`).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +15,16 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.components.api import Api
+from infra.components.common import metrics_namespace
 from infra.components.functions import Functions
 from infra.components.queues import Queues
 from infra.components.redis import Redis
 from infra.components.workers import Workers
 from infra.config import AlarmsConfig
+
+# Ingest counts the session.status events it records with status `failed` (functions/ingest/logic.py).
+SESSIONS_FAILED_METRIC = "sessions_failed"
+INGEST_SERVICE = "wagw-ingest"
 
 
 class Observability(Construct):
@@ -64,7 +72,10 @@ class Observability(Construct):
         )
         if config.email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.email))
-        action = actions.SnsAction(self.topic)
+        topics: list[sns.ITopic] = [self.topic]
+        if config.topic_arn:
+            topics.append(sns.Topic.from_topic_arn(self, "Subscriber", config.topic_arn))
+        notify = [actions.SnsAction(topic) for topic in topics]
 
         self.alarms: dict[str, cloudwatch.Alarm] = {}
 
@@ -75,6 +86,8 @@ class Observability(Construct):
             description: str,
             *,
             periods: int = 1,
+            below: bool = False,
+            missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
         ) -> None:
             created = cloudwatch.Alarm(
                 self,
@@ -83,11 +96,13 @@ class Observability(Construct):
                 metric=metric,
                 threshold=threshold,
                 evaluation_periods=periods,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
+                if below
+                else cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=missing,
             )
-            created.add_alarm_action(action)
-            created.add_ok_action(action)
+            created.add_alarm_action(*notify)
+            created.add_ok_action(*notify)
             self.alarms[name] = created
 
         five_minutes = Duration.minutes(5)
@@ -98,10 +113,46 @@ class Observability(Construct):
             "the deliveries DLQ has messages (redrive them, see docs/deploy.md)",
         )
         alarm(
-            "DeliverErrors",
-            functions.deliver.metric_errors(statistic="Sum", period=five_minutes),
-            config.deliver_errors_per_5_minutes,
-            "the deliver function fails",
+            "DeliveriesOldestMessage",
+            queues.deliveries.metric_approximate_age_of_oldest_message(statistic="Maximum", period=five_minutes),
+            config.deliveries_oldest_age_seconds,
+            f"a delivery waited {config.deliveries_oldest_age_seconds} s on the queue (deliver is stuck or slow)",
+            periods=2,
+        )
+        for name, function in functions.by_name.items():
+            pascal = "".join(part.capitalize() for part in name.split("_"))
+            alarm(
+                f"{pascal}Errors",
+                function.metric_errors(statistic="Sum", period=five_minutes),
+                config.function_errors_per_5_minutes,
+                f"the {name} function fails",
+            )
+            alarm(
+                f"{pascal}Throttles",
+                function.metric_throttles(statistic="Sum", period=five_minutes),
+                config.function_throttles_per_5_minutes,
+                f"the {name} function is throttled (reserved or account concurrency exhausted)",
+            )
+        alarm(
+            "RetrySchedulerNotRunning",
+            functions.retry_scheduler.metric_invocations(statistic="Sum", period=five_minutes),
+            1,
+            "the retry scheduler (every minute) has not run for 10 minutes: due retries are not being sent",
+            periods=2,
+            below=True,
+            missing=cloudwatch.TreatMissingData.BREACHING,
+        )
+        alarm(
+            "SessionsFailed",
+            cloudwatch.Metric(
+                namespace=metrics_namespace(env_name),
+                metric_name=SESSIONS_FAILED_METRIC,
+                dimensions_map={"service": INGEST_SERVICE},
+                statistic="Sum",
+                period=Duration.minutes(15),
+            ),
+            config.sessions_failed_per_15_minutes,
+            f"{config.sessions_failed_per_15_minutes} or more sessions went to `failed` within 15 minutes",
         )
         ingest_5xx = api.ingest_rate_percent(api.ingest_5xx, "s5xx", "ingest 5xx %")
         alarm(
@@ -128,6 +179,15 @@ class Observability(Construct):
             period=Duration.minutes(1),
         )
         alarm("WorkersBelowDesired", missing_workers, 1, "fewer session workers running than desired", periods=5)
+        alarm(
+            "WorkersBelowMinimum",
+            running,
+            workers.min_count,
+            f"fewer than {workers.min_count} session workers (the autoscaling minimum) running",
+            periods=5,
+            below=True,
+            missing=cloudwatch.TreatMissingData.BREACHING,
+        )
         redis_cpu = redis.max_over_nodes("EngineCPUUtilization", "cpu", "Redis engine CPU % (max over nodes)")
         alarm("RedisCpu", redis_cpu, config.redis_cpu_percent, "Redis engine CPU high", periods=3)
         redis_memory = redis.max_over_nodes("DatabaseMemoryUsagePercentage", "mem", "Redis memory % (max over nodes)")

@@ -60,12 +60,18 @@ def cli_environment(env: str) -> dict[str, str]:
     }
 
 
+# Outside dev the app refuses to synthesize without an alarm subscriber; the deployer passes one like this.
+ALARM_TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:wagw-oncall"
+
+
 def cli_command(env: str, outdir: Path) -> list[str]:
+    subscriber = [] if env == "dev" else ["--context", f"wagw:alarmTopicArn={ALARM_TOPIC_ARN}"]
     return [
         str(CDK_CLI),
         "synth",
         "--context",
         f"env={env}",
+        *subscriber,
         "--context",
         "wagw:installDependencies=false",
         "--output",

@@ -52,6 +52,24 @@ def test_staging_may_have_one_nat_gateway_per_az_but_not_more(environments: dict
         EnvironmentConfig.model_validate({"name": "staging", **too_many})
 
 
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_outside_dev_the_app_refuses_to_synthesize_without_an_alarm_subscriber(env: str) -> None:
+    import aws_cdk as cdk
+
+    from infra.app import build
+
+    # Given cdk.json, whose staging and prod name no alarm subscriber
+    context = {**cdk_json_context(), "env": env}
+    # When the app is built without one
+    # Then it refuses, saying how to name one
+    with pytest.raises(ValueError, match=r"alarms need a subscriber.*wagw:alarmEmail"):
+        build(cdk.App(context=context))
+    # And dev needs none, while a bad topic ARN is refused
+    select_environment(context[ENVIRONMENTS_KEY], "dev").alarms.require_subscriber("dev")
+    with pytest.raises(ValidationError, match="topic_arn"):
+        select_environment(context[ENVIRONMENTS_KEY], env, {"topic_arn": "my-topic"})
+
+
 def test_a_typo_in_cdk_json_is_refused(environments: dict[str, Any]) -> None:
     raw = environments["dev"]
     raw["redis"]["node_typ"] = raw["redis"].pop("node_type")

@@ -10,7 +10,7 @@ import pytest
 
 from infra.app import ENVIRONMENTS_KEY, cdk_json_context
 from shared import topology
-from tests.infra.conftest import Synthesized
+from tests.infra.conftest import ALARM_TOPIC_ARN, Synthesized
 
 FUNCTIONS = {
     "api": "FunctionsApi",
@@ -418,10 +418,14 @@ def test_scheduled_functions_never_retry_a_tick_and_report_failed_ones(each_env:
 
 ALARMS = (
     "DlqHasMessages",
-    "DeliverErrors",
+    "DeliveriesOldestMessage",
+    *(f"{prefix.removeprefix('Functions')}{kind}" for prefix in FUNCTIONS.values() for kind in ("Errors", "Throttles")),
+    "RetrySchedulerNotRunning",
+    "SessionsFailed",
     "Ingest5xxRate",
     "Ingest429Rate",
     "WorkersBelowDesired",
+    "WorkersBelowMinimum",
     "RedisCpu",
     "RedisMemory",
 )
@@ -437,6 +441,46 @@ def test_alarms_notify_the_encrypted_sns_topic(each_env: Synthesized) -> None:
         assert refs(alarm["AlarmActions"]) == {topic_id}, name
     assert len(each_env.of_type("AWS::CloudWatch::Alarm")) == len(ALARMS)
     assert len(each_env.of_type("AWS::CloudWatch::Dashboard")) == 1
+
+
+def test_outside_dev_every_alarm_reaches_the_subscriber_the_deployer_named(
+    staging: Synthesized, prod: Synthesized
+) -> None:
+    # Given staging and prod synthesized with -c wagw:alarmTopicArn=<an existing topic>
+    for s in (staging, prod):
+        # Then every alarm notifies that topic as well as the stack's own, on alarm and on recovery
+        for alarm in s.of_type("AWS::CloudWatch::Alarm").values():
+            assert ALARM_TOPIC_ARN in alarm["Properties"]["AlarmActions"]
+            assert ALARM_TOPIC_ARN in alarm["Properties"]["OKActions"]
+
+
+def test_stuck_deliveries_silent_schedulers_missing_workers_and_failed_sessions_alarm(prod: Synthesized) -> None:
+    # Given prod's alarms
+    def alarm(name: str) -> dict[str, Any]:
+        return props(prod, "AWS::CloudWatch::Alarm", f"Observability{name}")
+
+    # Then a delivery waiting 30 minutes on the queue alarms
+    oldest = alarm("DeliveriesOldestMessage")
+    assert oldest["MetricName"] == "ApproximateAgeOfOldestMessage" and oldest["Threshold"] == 1800
+    # And every function's errors and throttles alarm
+    for prefix in FUNCTIONS.values():
+        function_id = logical(prod, "AWS::Lambda::Function", prefix)[0]
+        for kind in ("Errors", "Throttles"):
+            watched = alarm(f"{prefix.removeprefix('Functions')}{kind}")
+            assert watched["MetricName"] == kind and refs(watched["Dimensions"]) == {function_id}
+    # And a retry scheduler that has not been invoked for 10 minutes alarms, also when no data arrives at all
+    silent = alarm("RetrySchedulerNotRunning")
+    assert silent["MetricName"] == "Invocations" and silent["ComparisonOperator"] == "LessThanThreshold"
+    assert silent["TreatMissingData"] == "breaching" and silent["Period"] * silent["EvaluationPeriods"] == 600
+    # And fewer running workers than autoscaling's minimum alarm
+    below = alarm("WorkersBelowMinimum")
+    target = props(prod, "AWS::ApplicationAutoScaling::ScalableTarget", "WorkersServiceTaskCountTarget")
+    assert below["MetricName"] == "RunningTaskCount" and below["Threshold"] == target["MinCapacity"]
+    assert below["ComparisonOperator"] == "LessThanThreshold"
+    # And sessions that ingest records as failed alarm
+    failed = alarm("SessionsFailed")
+    assert (failed["Namespace"], failed["MetricName"]) == ("WaGateway/prod", "sessions_failed")
+    assert failed["Dimensions"] == [{"Name": "service", "Value": "wagw-ingest"}]
 
 
 def test_dlq_alarm_fires_on_the_first_message(each_env: Synthesized) -> None:
