@@ -83,6 +83,14 @@ BRIDGE_JS = """
     const base = 'true_' + remote + '_' + parts[2];
     return /@g\\.us$/.test(remote) && myLid() ? base + '_' + myLid() : base;
   };
+  const shape = (m) => ({
+    id: str(m.id), fromMe: !!m.id.fromMe, chat: str(m.id.remote),
+    from: m.id.fromMe ? me() : (str(m.author) || str(m.from)),
+    body: typeof m.body === 'string' ? m.body : '', type: m.type || 'chat', t: m.t || null,
+  });
+  const withPhone = async (msg) => Object.assign(msg, { phone: await phoneOf(msg.fromMe ? msg.chat : msg.from) });
+  // The same shape for messages read back from the page's store (a taken-over session's reconciliation).
+  window.__wagwMessage = async (m) => withPhone(shape(m));
   const snapshot = async () => {
     let code = null;
     try { const c = await WPP.conn.getAuthCode(); code = c && c.fullCode; } catch (err) { /* not in QR mode */ }
@@ -122,15 +130,8 @@ BRIDGE_JS = """
       // An encrypted message fires first as 'ciphertext' with no body, then again decrypted with the same id
       // (chat/events/registerNewMessageEvent.ts): only the decrypted one is a message.
       if (!m || !m.id || m.type === 'ciphertext') return;
-      const msg = {
-        id: str(m.id), fromMe: !!m.id.fromMe, chat: str(m.id.remote),
-        from: m.id.fromMe ? me() : (str(m.author) || str(m.from)),
-        body: typeof m.body === 'string' ? m.body : '', type: m.type || 'chat', t: m.t || null,
-      };
-      inOrder(async () => {
-        msg.phone = await phoneOf(msg.fromMe ? msg.chat : msg.from);
-        send('message', msg);
-      });
+      const msg = shape(m);  // now: the Msg may change after it fired
+      inOrder(async () => send('message', await withPhone(msg)));
     });
     W.on('chat.msg_ack_change', (a) => {
       if (!a) return;
@@ -211,6 +212,22 @@ async (id) => {
     if (code === 'msg_not_found' || code === 'chat_not_found') return { found: false, ack: null };
     throw err;
   }
+}
+"""
+
+# A restored page holds the messages its predecessor stored: read back the recent ones (chat/functions/list.ts,
+# getMessages.ts) in the bridge's message shape; their events carry ids derived from WhatsApp's, so ingest drops
+# every one that was already delivered.
+RECENT_MESSAGES_JS = """
+async ([since, maxChats, perChat]) => {
+  const out = [];
+  for (const chat of await WPP.chat.list({ count: maxChats })) {
+    if ((chat.t || 0) < since) continue;
+    for (const m of await WPP.chat.getMessages(chat.id, { count: perChat })) {
+      if (m && m.id && m.type !== 'ciphertext' && (m.t || 0) >= since) out.push(await window.__wagwMessage(m));
+    }
+  }
+  return out;
 }
 """
 
@@ -367,6 +384,10 @@ class WhatsAppDriver:
                 "async (p) => await WPP.conn.startLinkDeviceCodeForPhoneNumber(p, true)", digits
             )
         )
+
+    async def recent_messages(self, since_s: int, *, max_chats: int, per_chat: int) -> list[dict[str, Any]]:
+        """Messages the page holds in its store that are at least as new as `since_s` (Unix seconds)."""
+        return list(await self._page().evaluate(RECENT_MESSAGES_JS, [since_s, max_chats, per_chat]))
 
     async def versions(self) -> dict[str, Any]:
         """wa-js's and WhatsApp Web's versions, and whether WPP is there and ready (works when it is not)."""

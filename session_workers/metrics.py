@@ -73,6 +73,7 @@ class WorkerMetrics:
     claims: int = 0
     lost_leases: int = 0
     wa_js_incompatible: int = 0
+    reconciled: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
 
     def prometheus(self, *, worker_id: str, outbox_depth: int, pss_bytes: int, capacity: int) -> str:
@@ -92,6 +93,8 @@ class WorkerMetrics:
             f"wagw_worker_commands_total{{{labels}}} {self.commands}",
             "# TYPE wagw_worker_lost_leases_total counter",
             f"wagw_worker_lost_leases_total{{{labels}}} {self.lost_leases}",
+            "# TYPE wagw_worker_reconciled_messages_total counter",
+            f"wagw_worker_reconciled_messages_total{{{labels}}} {self.reconciled}",
             "# TYPE wagw_worker_wa_js_incompatible_total counter",
             f"wagw_worker_wa_js_incompatible_total{{{labels}}} {self.wa_js_incompatible}",
         ]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
-from session_workers.auth import digest
+from session_workers.auth import AuthArchive, digest
 from session_workers.browser import SessionBrowser
 from session_workers.driver import SendResult, WhatsAppDriver, api_message_suffix, is_api_message
 from session_workers.ownership import FencedOff, Lease
@@ -148,6 +148,7 @@ class BrowserSession(SessionBase):
         self.phone: str | None = None
         self.attached = asyncio.Event()
         self.sends_in_flight: dict[str, asyncio.Future[None]] = {}
+        self.reconcile_since_s: int | None = None
         self.failures_reported: deque[str] = deque(maxlen=512)
         self.last_link_code: str | None = None
         self.link_code_count = 0
@@ -158,6 +159,20 @@ class BrowserSession(SessionBase):
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self._task_done)
+
+    def _spawn_aside(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
+        """Work that must not hold up the page's events (they reach the outbox first): a failure is logged, a
+        refused fence still stops the session."""
+
+        async def aside() -> None:
+            try:
+                await coro
+            except FencedOff:
+                raise
+            except Exception:
+                logger.exception("session side task failed", extra={"session_id": self.id, "what": what})
+
+        self._spawn(aside())
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self.tasks.discard(task)
@@ -175,19 +190,23 @@ class BrowserSession(SessionBase):
         self._spawn(self._event_loop())
         await self.set_status(SessionStatus.STARTING)
         archive = await self.worker.auth.load(self.id)
-        raw = None
-        if archive is not None:
-            if archive.strategy == self.worker.host.strategy:
-                raw, self.saved_sha = archive.raw, archive.sha256
-            else:
-                logger.warning(
-                    "auth archive from another strategy; a new login is needed",
-                    extra={"session_id": self.id, "archive": archive.strategy},
-                )
-        await self._open(raw)
+        if archive is not None and archive.strategy == self.worker.host.strategy:
+            self.saved_sha = archive.sha256
+        elif archive is not None:
+            logger.warning(
+                "auth archive from another strategy; a new login is needed",
+                extra={"session_id": self.id, "archive": archive.strategy},
+            )
+        await self._open(archive)
         self._spawn(self._command_loop())
 
-    async def _open(self, raw: bytes | None) -> None:
+    async def _open(self, archive: AuthArchive | None) -> None:
+        """Open the session's page, restored from `archive` when it is of this worker's strategy."""
+        usable = archive is not None and archive.strategy == self.worker.host.strategy
+        raw = archive.raw if archive is not None and usable else None
+        if archive is not None and usable:
+            # The archived page holds what its predecessor stored: reconcile from shortly before the save.
+            self.reconcile_since_s = archive.saved_at_ms // 1000 - self.settings.reconcile_lookback_seconds
         self.browser = await self.worker.host.open(self.id, raw, on_gone=self._browser_gone)
         if self.stopping:
             await self.browser.close()
@@ -336,9 +355,7 @@ class BrowserSession(SessionBase):
                 old.closing = True
                 with contextlib.suppress(Exception):
                     await old.close()
-            archive = await self.worker.auth.load(self.id)
-            usable = archive is not None and archive.strategy == self.worker.host.strategy
-            await self._open(archive.raw if archive is not None and usable else None)
+            await self._open(await self.worker.auth.load(self.id))
 
     # --- page events -------------------------------------------------------------------------------------
     def _page_event(self, event_type: str, data: dict[str, Any]) -> None:
@@ -459,7 +476,25 @@ class BrowserSession(SessionBase):
         self.ready.set()
         await self.set_status(SessionStatus.READY, "reconnected" if reconnected else None)
         if first:
-            await self.backup()
+            self._spawn_aside(self.backup(), "auth save on ready")
+        if self.reconcile_since_s is not None:
+            since, self.reconcile_since_s = self.reconcile_since_s, None
+            self._spawn_aside(self._reconcile(since), "reconcile")
+
+    async def _reconcile(self, since_s: int) -> None:
+        """A restored page may hold messages its predecessor stored (and WhatsApp will not send again) but never
+        wrote to the outbox: report every recent one; the ones already delivered repeat their event id and ingest
+        drops them."""
+        assert self.driver is not None
+        found = await self.driver.recent_messages(
+            since_s, max_chats=self.settings.reconcile_max_chats, per_chat=self.settings.reconcile_per_chat
+        )
+        for message in found:
+            await self._on_message(message)
+        self.worker.metrics.reconciled += len(found)
+        logger.info(
+            "reconciled a restored page", extra={"session_id": self.id, "messages": len(found), "since": since_s}
+        )
 
     async def _on_logout(self) -> None:
         if self.stopping:
@@ -518,7 +553,7 @@ class BrowserSession(SessionBase):
         for raw_id in data.get("ids") or []:
             message_id = str(raw_id)
             if ack is Ack.FAILED:
-                await self._on_error_ack(message_id, chat, int(data["ack"]))
+                self._spawn_aside(self._on_error_ack(message_id, chat, int(data["ack"])), "error ack")
                 continue
             event_id = whatsapp_event_id(self.id, f"ack:{int(ack)}:{reader or ''}", message_id)
             ack_data = MessageAckData(message_id=message_id, chat_id=chat, ack=ack, reader=reader)
@@ -666,10 +701,8 @@ class BrowserSession(SessionBase):
             old, self.browser = self.browser, None
             if old is not None:
                 await old.close()
-            archive = await self.worker.auth.load(self.id)
-            usable = archive is not None and archive.strategy == self.worker.host.strategy
             self.qr_count = 0
-            await self._open(archive.raw if archive is not None and usable else None)
+            await self._open(await self.worker.auth.load(self.id))
 
     async def _send_text(self, entry_id: str, command: SendTextCommand) -> None:
         """Send once: done-marker + `message.sent` + XACK in one fenced step; a 'sending' marker (the message's full

@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     wa_js_ready_timeout_seconds: float = Field(default=60.0, gt=0)
     # conn/functions/linkDeviceCodeLifecycle.ts: LINK_CODE_TTL_MS (3.25 min) before wa-js refreshes a code.
     pairing_code_ttl_seconds: int = Field(default=195, ge=1)
+    # A restored page's recent messages are reported again (ingest drops the ones already delivered): from this long
+    # before its archive was saved, in at most this many chats and messages per chat.
+    reconcile_lookback_seconds: int = Field(default=120, ge=0)
+    reconcile_max_chats: int = Field(default=50, ge=1)
+    reconcile_per_chat: int = Field(default=50, ge=1)
     health_port: int = 8090
     whatsapp_url: str = "https://web.whatsapp.com/"
     wa_js_path: str = "node_modules/@wppconnect/wa-js/dist/wppconnect-wa.js"

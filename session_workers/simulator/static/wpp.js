@@ -77,19 +77,25 @@
   }
 
   // --- storage: IndexedDB "wawc" (with the CryptoKey) and localStorage ---------------------------------
+  // Version 2 adds the message store (WhatsApp Web keeps its messages in IndexedDB too): archives of version 1
+  // open and upgrade in place.
   function idb() {
     return new Promise((resolve, reject) => {
-      const open = indexedDB.open('wawc', 1);
-      open.onupgradeneeded = () => open.result.createObjectStore('user');
+      const open = indexedDB.open('wawc', 2);
+      open.onupgradeneeded = () => {
+        const names = open.result.objectStoreNames;
+        if (!names.contains('user')) open.result.createObjectStore('user');
+        if (!names.contains('messages')) open.result.createObjectStore('messages');
+      };
       open.onsuccess = () => resolve(open.result);
       open.onerror = () => reject(open.error);
     });
   }
-  async function idbDo(mode, fn) {
+  async function idbDo(mode, fn, store = 'user') {
     const db = await idb();
     return new Promise((resolve, reject) => {
-      const tx = db.transaction('user', mode);
-      const request = fn(tx.objectStore('user'));
+      const tx = db.transaction(store, mode);
+      const request = fn(tx.objectStore(store));
       tx.oncomplete = () => { db.close(); resolve(request && request.result); };
       tx.onerror = () => { db.close(); reject(tx.error); };
     });
@@ -98,9 +104,30 @@
   const writeAuth = (value) => idbDo('readwrite', (s) => s.put(value, 'auth'));
   async function clearAuth() {
     await idbDo('readwrite', (s) => s.delete('auth'));
+    await idbDo('readwrite', (s) => s.clear(), 'messages');
     localStorage.removeItem('WASecretBundle');
     localStorage.removeItem('last-wid-md');
   }
+  // The stored form of a Msg (what WhatsApp Web's own message store keeps).
+  function saveMsg(msg) {
+    const row = {
+      id: msg.id._serialized, fromMe: msg.id.fromMe, chat: msg.id.remote._serialized,
+      author: msg.author ? msg.author._serialized : null, body: msg.body === undefined ? null : msg.body,
+      type: msg.type, t: msg.t, ack: msg.ack,
+    };
+    return idbDo('readwrite', (s) => s.put(row, row.id), 'messages');
+  }
+  function loadMsg(row) {
+    const chat = wid(row.chat);
+    const me = wid(state.lid && (chat.isLid() || chat.isGroup()) ? state.lid + '@lid' : state.phone + '@c.us');
+    const author = row.author ? wid(row.author) : undefined;
+    const key = parseKey(row.id);
+    return {
+      id: key, from: row.fromMe ? me : chat, to: row.fromMe ? chat : me, author, body: row.body === null ? undefined : row.body,
+      type: row.type, t: row.t, ack: row.ack, isNewMsg: false,
+    };
+  }
+  const storedMsgs = () => idbDo('readonly', (s) => s.getAll(), 'messages');
 
   function b64bytes(text) {
     return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
@@ -251,10 +278,14 @@
   // chat/events/registerNewMessageEvent.ts: every new message is emitted, the account's own ones too
   // (`id.fromMe`, e.g. typed on the phone). A message that arrives encrypted is added as type 'ciphertext'
   // with no body and emitted; when it decrypts, the same Msg changes type and is emitted AGAIN, same id.
-  function newMessage(event) {
+  // The page acknowledges a message to the server (the poll's `after`) once this resolves: after it is stored,
+  // as WhatsApp Web sends its receipt after writing the message to its database; from then on the server never
+  // sends it again.
+  async function newMessage(event) {
     const msg = inboundMsg(event);
     storeMsg(msg);
     if (!event.encrypted) {
+      await saveMsg(msg);
       queueMicrotask(() => fire('chat.new_message', msg));
       return;
     }
@@ -262,10 +293,12 @@
     const type = msg.type;
     msg.type = 'ciphertext';
     msg.body = undefined;
+    await saveMsg(msg);
     queueMicrotask(() => fire('chat.new_message', msg));
-    setTimeout(() => {
+    setTimeout(async () => {
       msg.type = type;
       msg.body = body;
+      await saveMsg(msg);
       queueMicrotask(() => fire('chat.new_message', msg));
     }, config.decryptMs == null ? 120 : config.decryptMs);
   }
@@ -297,7 +330,7 @@
         break;
       }
       case 'message':
-        newMessage(event);
+        await newMessage(event);
         break;
       case 'ack':
         receipt(event);
@@ -454,6 +487,7 @@
     };
     if (!msgStore.has(key._serialized)) {
       storeMsg(msg);
+      await saveMsg(msg);
       queueMicrotask(() => fire('chat.new_message', msg));
     }
     const stored = msgStore.get(key._serialized);
@@ -504,6 +538,27 @@
     return { wid: wid(found.phone || id), biz: false, lid: found.lid ? wid(found.lid) : undefined };
   }
 
+  // chat/functions/list.ts: chats, most recent first (`t`: the last message's time).
+  async function listChats(options = {}) {
+    requireLogin();
+    const chats = new Map();
+    for (const row of await storedMsgs()) {
+      const known = chats.get(row.chat);
+      if (!known || known.t < row.t) chats.set(row.chat, { id: wid(row.chat), t: row.t, lastReceivedKey: row.fromMe ? undefined : row.id });
+    }
+    const sorted = Array.from(chats.values()).sort((a, b) => b.t - a.t);
+    return options.count ? sorted.slice(0, options.count) : sorted;
+  }
+
+  // chat/functions/getMessages.ts: the chat's messages from the page's own store, oldest first, the last `count`.
+  async function getMessages(chatId, options = {}) {
+    requireLogin();
+    const id = chatId && chatId._serialized ? chatId._serialized : String(chatId);
+    const rows = (await storedMsgs()).filter((row) => row.chat === id).sort((a, b) => a.t - b.t);
+    const count = options.count || 20;
+    return (count < 0 ? rows : rows.slice(-count)).map(loadMsg);
+  }
+
   const WPP = {
     version: '4.6.0',
     simulator: true,
@@ -541,6 +596,8 @@
     },
     chat: {
       find: findChat,
+      list: listChats,
+      getMessages,
       sendTextMessage,
       getMessageById,
       async markIsRead(chatId) {
