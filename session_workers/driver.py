@@ -130,7 +130,7 @@ BRIDGE_JS = """
       // An encrypted message fires first as 'ciphertext' with no body, then again decrypted with the same id
       // (chat/events/registerNewMessageEvent.ts): only the decrypted one is a message.
       if (!m || !m.id || m.type === 'ciphertext') return;
-      const msg = shape(m);  // now: the Msg may change after it fired
+      const msg = Object.assign(shape(m), { seenAt: Date.now() });  // now: the Msg may change after it fired
       inOrder(async () => send('message', await withPhone(msg)));
     });
     W.on('chat.msg_ack_change', (a) => {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +64,18 @@ def browser_pss_bytes(root: int | None = None) -> int:
     return sum(pss_kib(pid) for pid in browser_pids(root)) * 1024
 
 
+def window_quantiles(samples: deque[float]) -> dict[str, float]:
+    """p50 / p99 / max of the recent samples (nothing when there are none)."""
+    if not samples:
+        return {}
+    ordered = sorted(samples)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"0.5": pick(0.5), "0.99": pick(0.99), "1": ordered[-1]}
+
+
 @dataclass
 class WorkerMetrics:
     restarts: int = 0
@@ -74,6 +86,7 @@ class WorkerMetrics:
     lost_leases: int = 0
     wa_js_incompatible: int = 0
     reconciled: int = 0
+    inbound_to_outbox_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
     statuses: Counter[str] = field(default_factory=Counter)
 
     def prometheus(self, *, worker_id: str, outbox_depth: int, pss_bytes: int, capacity: int) -> str:
@@ -93,6 +106,11 @@ class WorkerMetrics:
             f"wagw_worker_commands_total{{{labels}}} {self.commands}",
             "# TYPE wagw_worker_lost_leases_total counter",
             f"wagw_worker_lost_leases_total{{{labels}}} {self.lost_leases}",
+            "# TYPE wagw_worker_inbound_to_outbox_ms summary",
+            *[
+                f'wagw_worker_inbound_to_outbox_ms{{{labels},quantile="{q}"}} {v:.1f}'
+                for q, v in window_quantiles(self.inbound_to_outbox_ms).items()
+            ],
             "# TYPE wagw_worker_reconciled_messages_total counter",
             f"wagw_worker_reconciled_messages_total{{{labels}}} {self.reconciled}",
             "# TYPE wagw_worker_wa_js_incompatible_total counter",

@@ -19,7 +19,7 @@ from redis.exceptions import ResponseError
 from session_workers.auth import AuthArchive, digest
 from session_workers.browser import SessionBrowser
 from session_workers.driver import SendResult, WhatsAppDriver, api_message_suffix, is_api_message
-from session_workers.ownership import FencedOff, Lease
+from session_workers.ownership import REDIS_UNAVAILABLE, FencedOff, Lease
 from shared import redis_keys as keys
 from shared.commands import (
     COMMANDS_GROUP,
@@ -61,6 +61,10 @@ if TYPE_CHECKING:
 
 BLOCKED_MODES = {"PROXYBLOCK", "TOS_BLOCK", "SMB_TOS_BLOCK", "DEPRECATED_VERSION"}
 STALE_PENDING_CHECK_SECONDS = 5.0
+COMMAND_RETRY_SECONDS = 0.5
+HANDED_ON_TYPES = ("message", "ack")  # page events whose facts WhatsApp will not send again
+# An event that could not be written for these reasons is handed on to the worker's spool, not dropped.
+HAND_ON_WHEN: tuple[type[BaseException], ...] = (*REDIS_UNAVAILABLE, FencedOff, asyncio.CancelledError)
 # What a tenant reads in `message.failed` for each SendMsgResult (whatsapp/enums/SendMsgResult.ts).
 SEND_FAILURES = {
     "ERROR_NETWORK": "WhatsApp could not reach its servers to send the message",
@@ -131,6 +135,8 @@ class SessionBase:
 
 
 class BrowserSession(SessionBase):
+    handing_on = False  # stopped driving: what it still emits goes to the worker's spool
+
     def __init__(self, worker: Worker, lease: Lease, workspace_id: str) -> None:
         super().__init__(worker, lease, workspace_id)
         self.settings = worker.settings
@@ -271,7 +277,24 @@ class BrowserSession(SessionBase):
         self.ready.clear()
         self._cancel_tasks()
         self.worker.forget(self)
-        self.worker.spawn(self._close_browser())
+        self.worker.spawn(self._close_and_hand_on())
+
+    async def _close_and_hand_on(self) -> None:
+        await self._close_browser()
+        await self._hand_on_inbox()
+
+    async def _hand_on_inbox(self) -> None:
+        """The page is closed: what it delivered but this session never wrote goes to the worker's spool (and the
+        outbox when Redis takes it), since WhatsApp does not send an acknowledged message again."""
+        self.handing_on = True
+        while not self.inbox.empty():
+            event_type, data = self.inbox.get_nowait()
+            if event_type not in HANDED_ON_TYPES:
+                continue
+            try:
+                await self._handle(event_type, data)
+            except Exception:
+                logger.exception("an unwritten page event could not be handed on", extra={"session_id": self.id})
 
     async def shutdown(
         self,
@@ -298,6 +321,7 @@ class BrowserSession(SessionBase):
             logger.exception("session shutdown step failed", extra={"session_id": self.id})
         self.ready.clear()
         await self._close_browser()
+        await self._hand_on_inbox()
         try:
             await self.worker.ownership.release(self.lease, requeue=requeue)
         except Exception:
@@ -545,6 +569,10 @@ class BrowserSession(SessionBase):
                 ),
             )
         await self.emit(event)
+        if isinstance(data.get("seenAt"), int | float):
+            # From the page taking the message (WhatsApp will not send it again) to its event being durable: the
+            # window in which a SIGKILL of this worker can lose it.
+            self.worker.metrics.inbound_to_outbox_ms.append(time.time() * 1000 - float(data["seenAt"]))
 
     async def _on_ack(self, data: dict[str, Any]) -> None:
         ack = ack_from_wa(int(data["ack"]))
@@ -582,7 +610,23 @@ class BrowserSession(SessionBase):
         return {"workspace_id": self.workspace_id, "session_id": self.id}
 
     async def emit(self, event: Event, **kwargs: Any) -> bool:
-        result = await self.worker.ownership.emit(self.lease, event_to_json(event), **kwargs)
+        """Fenced write to the outbox. A plain event that cannot be written now (Redis unreachable, or this session
+        stopped driving meanwhile) is handed on to the worker's spool, never dropped; a write with a marker or a
+        command ack is not handed on (its caller needs the answer, and the command stays pending)."""
+        payload = event_to_json(event)
+        if not kwargs and (self.handing_on or self.worker.spool.holds(self.id)):
+            self.worker.hand_on(self.id, self.lease.fence, event.type, payload)  # in order, behind the spooled ones
+            return True
+        try:
+            result = await self.worker.ownership.emit(self.lease, payload, **kwargs)
+        except HAND_ON_WHEN as exc:
+            if kwargs:
+                raise
+            self.worker.hand_on(self.id, self.lease.fence, event.type, payload)
+            if isinstance(exc, FencedOff | asyncio.CancelledError):
+                raise
+            logger.warning("outbox unreachable; event spooled", extra={"session_id": self.id, "error": repr(exc)})
+            return True
         self.worker.outbox_wake.set()
         return result
 
@@ -597,6 +641,18 @@ class BrowserSession(SessionBase):
 
     # --- commands ----------------------------------------------------------------------------------------
     async def _command_loop(self) -> None:
+        """Serve commands while driving. Redis going away does not end it (that would park the session as failed
+        and strand its commands): it starts over once Redis answers, taking over every pending entry again."""
+        while not self.stopping:
+            try:
+                await self._serve_commands()
+            except REDIS_UNAVAILABLE as exc:
+                logger.warning(
+                    "commands: redis unavailable; starting over", extra={"session_id": self.id, "error": repr(exc)}
+                )
+                await asyncio.sleep(COMMAND_RETRY_SECONDS)
+
+    async def _serve_commands(self) -> None:
         redis = self.worker.redis
         stream = keys.session_commands(self.id)
         try:
@@ -604,7 +660,7 @@ class BrowserSession(SessionBase):
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-        await self._take_over_pending(stream, only_others=False)
+        await self._take_over_pending(stream)
         checked = time.monotonic()
         while not self.stopping:
             response: Any = await redis.xreadgroup(
@@ -615,22 +671,15 @@ class BrowserSession(SessionBase):
                     await self._run_command(entry_id, fields)
             if time.monotonic() - checked > STALE_PENDING_CHECK_SECONDS:
                 checked = time.monotonic()
-                await self._take_over_pending(stream, only_others=True)
+                await self._take_over_pending(stream)
 
-    async def _take_over_pending(self, stream: str, *, only_others: bool) -> None:
-        """Continue commands a previous owner read but did not finish (they stay pending in the group)."""
+    async def _take_over_pending(self, stream: str) -> None:
+        """Run every entry pending in the group, whoever read it: a previous owner that did not finish it, or this
+        worker when a read's reply was lost (Redis delivered the entries, the reply never arrived: they sit pending
+        under our own name and no new read returns them). Safe because only the owner calls this, between
+        commands: nothing pending is being worked on."""
         redis = self.worker.redis
         me = self.worker.worker_id
-        if only_others:
-            pending: Any = await redis.xpending_range(stream, COMMANDS_GROUP, min="-", max="+", count=50)
-            ids = [p["message_id"] for p in pending if p["consumer"] != me]
-            if not ids:
-                return
-            claimed: Any = await redis.xclaim(stream, COMMANDS_GROUP, me, min_idle_time=0, message_ids=ids)
-            for entry_id, fields in sorted(claimed, key=lambda e: tuple(int(x) for x in e[0].split("-"))):
-                if fields:
-                    await self._run_command(entry_id, fields)
-            return
         start = "0-0"
         while True:
             result: Any = await redis.xautoclaim(stream, COMMANDS_GROUP, me, min_idle_time=0, start_id=start, count=50)

@@ -125,3 +125,16 @@ def test_prometheus_text_names_every_metric() -> None:
     assert 'wagw_worker_outbox_depth{worker="w1"} 7' in text
     assert 'wagw_worker_restarts_total{worker="w1"} 2' in text
     assert 'wagw_worker_browser_pss_bytes{worker="w1"} 1024' in text
+
+
+def test_prometheus_text_has_the_inbound_window_and_the_fidelity_counters() -> None:
+    # Given 100 measured windows from the page taking a message to its outbox entry, 1..100 ms
+    metrics = WorkerMetrics(wa_js_incompatible=1, reconciled=4)
+    metrics.inbound_to_outbox_ms.extend(float(ms) for ms in range(1, 101))
+    text = metrics.prometheus(worker_id="w1", outbox_depth=0, pss_bytes=0, capacity=50)
+    # Then its p50, p99 and max are published, beside the counters
+    assert 'wagw_worker_inbound_to_outbox_ms{worker="w1",quantile="0.5"} 51.0' in text
+    assert 'wagw_worker_inbound_to_outbox_ms{worker="w1",quantile="0.99"} 100.0' in text
+    assert 'wagw_worker_inbound_to_outbox_ms{worker="w1",quantile="1"} 100.0' in text
+    assert 'wagw_worker_wa_js_incompatible_total{worker="w1"} 1' in text
+    assert 'wagw_worker_reconciled_messages_total{worker="w1"} 4' in text

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from pydantic import ValidationError
 
-from shared.events import parse_event, throttle_class
+from shared.events import ID_PATTERN, Ack, ack_from_wa, parse_event, throttle_class, whatsapp_event_id
 from shared.settings import Settings
 from shared.signing import generate_secret
 from tests.fixtures import load_event
@@ -77,3 +78,21 @@ def test_message_received_uses_from_on_the_wire() -> None:
 def test_ids_sort_by_creation_time() -> None:
     first, second = load_event("typing")["id"], load_event("typing")["id"]
     assert first.startswith("evt_") and first < second
+
+
+def test_every_ack_wa_js_reports_is_accepted() -> None:
+    # whatsapp/enums/ACK.ts runs -7..5: every error kind is a failure, 5 is a peer ack
+    assert [ack_from_wa(v) for v in (-7, -2, -1)] == [Ack.FAILED] * 3
+    assert [ack_from_wa(v) for v in range(0, 6)] == [Ack.CLOCK, Ack.SENT, Ack.RECEIVED, Ack.READ, Ack.PLAYED, Ack.PEER]
+
+
+def test_event_ids_derived_from_a_whatsapp_message_repeat_for_the_same_message_only() -> None:
+    first = whatsapp_event_id("ses_1", "received", "false_123@lid_ABC")
+    assert first == whatsapp_event_id("ses_1", "received", "false_123@lid_ABC")
+    assert re.fullmatch(ID_PATTERN, first)
+    others = {
+        whatsapp_event_id("ses_2", "received", "false_123@lid_ABC"),
+        whatsapp_event_id("ses_1", "sent", "false_123@lid_ABC"),
+        whatsapp_event_id("ses_1", "received", "false_123@lid_ABD"),
+    }
+    assert first not in others and len(others) == 3
