@@ -522,6 +522,7 @@ def main() -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ["WAGW_ENV"] = "dev"
+    os.environ["WAGW_ALLOW_LOCAL_WEBHOOKS"] = "true"  # the receivers listen on 127.0.0.1
     redis_server = services.start_redis()
     localstack = services.start_localstack()
     global LOCALSTACK_PID

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     admin_api_key_secret_name: str | None = None
 
     ingest_url: str = "http://127.0.0.1:8081/v1/events"
+    # Local-only: webhook URLs may use http and private or loopback addresses (the receivers of `make run` and the
+    # tests). Honoured only with env=dev; the CDK app never sets it, so a dev stack in AWS checks URLs like prod.
+    allow_local_webhooks: bool = False
     max_body_bytes: int = 256 * 1024
     max_batch_events: int = 100
     signature_tolerance_seconds: int = 300

@@ -20,6 +20,7 @@ from wagw_local import bootstrap, services
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("WAGW_ENV", "dev")
+os.environ.setdefault("WAGW_ALLOW_LOCAL_WEBHOOKS", "true")  # the tests' receivers listen on 127.0.0.1
 
 
 def refresh_settings() -> None:

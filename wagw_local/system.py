@@ -141,6 +141,7 @@ class LocalSystem:
         self.env = {
             **services.aws_test_environment(self.options.aws_endpoint_url),
             "WAGW_ENV": "dev",
+            "WAGW_ALLOW_LOCAL_WEBHOOKS": "true",  # the demo endpoint is the local receiver
             "WAGW_REDIS_URL": self.options.redis_url,
             "WAGW_INGEST_URL": self.ingest_url,
             "WAGW_AUTH_STRATEGY": self.options.auth_strategy,

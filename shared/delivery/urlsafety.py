@@ -1,4 +1,4 @@
-"""Outbound safety for tenant webhook URLs: no plain http outside dev, no private or internal addresses.
+"""Outbound safety for tenant webhook URLs: https only, no private or internal addresses (relaxed only locally).
 
 Checked when an endpoint is registered and again at delivery time (DNS may change in between). The delivery
 connection itself is made by `shared.delivery.transport`, which resolves the host once more, applies the same
@@ -23,8 +23,10 @@ class UnsafeUrlError(ValueError):
 
 
 def is_strict() -> bool:
-    """Outside `dev`: https only, and every address a webhook host resolves to must be public."""
-    return get_settings().env != "dev"
+    """https only, and every address a webhook host resolves to must be public: always, unless this is a machine
+    running the system locally (`WAGW_ALLOW_LOCAL_WEBHOOKS` with `WAGW_ENV=dev`), whose receivers are local."""
+    settings = get_settings()
+    return not (settings.env == "dev" and settings.allow_local_webhooks)
 
 
 def _refused_reason(address: Address) -> str | None:
@@ -77,7 +79,8 @@ async def resolve(host: str) -> list[Address]:
 
 
 async def check_url(url: str) -> None:
-    """Refuse URLs a tenant may not target; outside `dev` every resolved address must be public."""
+    """Refuse URLs a tenant may not target; unless relaxed locally (`is_strict`), every resolved address must
+    be public."""
     strict = is_strict()
     host = check_syntax(url, strict=strict)
     if not strict:

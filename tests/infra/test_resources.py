@@ -173,6 +173,16 @@ def test_functions_run_python_on_arm64_in_the_vpc_with_the_dependencies_layer(ea
             assert key in variables, f"{name} misses {key}"
 
 
+def test_no_environment_relaxes_the_webhook_url_check(each_env: Synthesized) -> None:
+    # Given every function's and the workers' environment (dev runs with WAGW_ENV=dev)
+    functions = [props(each_env, "AWS::Lambda::Function", p)["Environment"]["Variables"] for p in FUNCTIONS.values()]
+    (container,) = props(each_env, "AWS::ECS::TaskDefinition", "WorkersTask")["ContainerDefinitions"]
+    workers = {e["Name"]: e["Value"] for e in container["Environment"]}
+    # Then none sets the local-only switch: the URL check is as strict in the dev stack as in prod
+    for variables in [*functions, workers]:
+        assert "WAGW_ALLOW_LOCAL_WEBHOOKS" not in variables
+
+
 def test_prod_reserves_concurrency_to_protect_redis(prod: Synthesized, dev: Synthesized) -> None:
     for prefix in (FUNCTIONS["api"], FUNCTIONS["ingest"], FUNCTIONS["deliver"]):
         assert props(prod, "AWS::Lambda::Function", prefix)["ReservedConcurrentExecutions"] >= 1
