@@ -13,14 +13,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from session_workers.spool import Spooled
 from shared import redis_keys as keys
 from shared.commands import COMMANDS_GROUP
 from shared.events import SessionStatus
-from shared.scripts import script
+from shared.scripts import run_many, script
 
 TERMINAL_STATUSES = (SessionStatus.LOGGED_OUT, SessionStatus.FAILED, SessionStatus.STOPPED, SessionStatus.RETIRED)
 MARKER_TTL_SECONDS = 30 * 24 * 3600
+
+# Redis is away (down, paused, failing over, loading its persistence, a replica not yet promoted): the write may or
+# may not have happened, and it can be tried again later. (Builtin TimeoutError is an OSError.)
+REDIS_UNAVAILABLE: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
 
 _WS_PREFIX, _WS_SUFFIX = keys.worker_sessions("\x00").split("\x00")
 
@@ -132,6 +140,18 @@ class Ownership:
         if result < 0:
             raise FencedOff(lease.session_id)
         return result == 1
+
+    async def hand_over(self, entries: list[Spooled]) -> int:
+        """Write spooled events to this worker's outbox in one round trip (`worker_handover_emit.lua`): facts
+        always, state events only while the lease is still ours. Returns how many were appended."""
+        calls = [
+            (
+                [keys.session_lease(e.session_id), keys.session_fence(e.session_id), keys.outbox(self.worker_id)],
+                [self.worker_id, e.fence, e.kind, e.event_json],
+            )
+            for e in entries
+        ]
+        return sum(int(r) for r in await run_many(self.redis, "worker_handover_emit", calls))
 
     async def requeue_orphans(self, dead_worker_id: str) -> int:
         """Sessions of a dead worker whose leases lapsed go back to the unowned set; returns how many."""

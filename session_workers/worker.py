@@ -13,9 +13,11 @@ import math
 import random
 import secrets
 import socket
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +31,7 @@ from session_workers.metrics import WorkerMetrics, browser_pss_bytes
 from session_workers.outbox import OutboxPoster, poster_for
 from session_workers.ownership import FencedOff, Lease, Ownership
 from session_workers.session import BrowserSession, SessionBase
+from session_workers.spool import EventSpool
 from shared import redis_keys as keys
 from shared.observability import logger
 from shared.redis_client import redis_password
@@ -39,6 +42,9 @@ from shared.store.records import now_ms
 SessionFactory = Callable[["Worker", Lease, str], SessionBase]
 START_CONCURRENCY = 6
 ORPHAN_DRAIN_LOCK_MS = 30_000
+SPOOL_BATCH = 100
+SPOOL_RETRY_SECONDS = 0.5
+DEFAULT_SPOOL_DIR = Path(tempfile.gettempdir()) / "wagw-spool"
 
 
 def default_worker_id() -> str:
@@ -54,6 +60,7 @@ class Worker:
         session_factory: SessionFactory | None = None,
         health_port: int | None = -1,
         ingest_url: str | None = None,
+        spool_dir: Path | None = None,
     ) -> None:
         self.settings = settings or get_settings()
         self.worker_id = self.settings.worker_id or default_worker_id()
@@ -63,6 +70,9 @@ class Worker:
         self._own_host = host is None and session_factory is None
         self.health_port = self.settings.health_port if health_port == -1 else health_port
         self.ingest_url = ingest_url
+        # Events taken from pages while Redis is unreachable wait here (on local disk) for the outbox.
+        self.spool = EventSpool((spool_dir or DEFAULT_SPOOL_DIR) / f"{self.worker_id}.jsonl")
+        self.spool_wake = asyncio.Event()
         self.sessions: dict[str, SessionBase] = {}
         self.metrics = WorkerMetrics()
         self.outbox_wake = asyncio.Event()
@@ -142,6 +152,7 @@ class Worker:
             asyncio.create_task(self._watchdog_loop(), name="watchdog"),
             asyncio.create_task(self._claim_loop(), name="claim"),
             asyncio.create_task(self.poster.run(self.outbox_wake, stop=self.killed), name="outbox"),
+            asyncio.create_task(self._spool_loop(), name="spool"),
             asyncio.create_task(self._backup_loop(), name="backup"),
             asyncio.create_task(self._metrics_loop(), name="metrics"),
         ]
@@ -182,11 +193,12 @@ class Worker:
             for task in pending:
                 task.cancel()
         for task in self._loops:
-            if task.get_name() == "outbox":
+            if task.get_name() in ("outbox", "spool"):
                 task.cancel()
         drained = False
         with contextlib.suppress(RedisError, OSError):
-            drained = await self.poster.drain_all(deadline - 1)
+            await self._flush_spool(deadline - 3)
+            drained = await self.poster.drain_all(deadline - 1) and not self.spool
         await self._cancel_loops()
         with contextlib.suppress(RedisError, OSError):
             if drained and not self.sessions:
@@ -235,6 +247,44 @@ class Worker:
         await self.http.aclose()
         await self.redis.aclose()
         await self.raw_redis.aclose()
+
+    # --- the spool: events waiting for Redis ------------------------------------------------------------
+    def hand_on(self, session_id: str, fence: int, event_type: str, event_json: str) -> None:
+        """Keep an event a session could not write (Redis unreachable, or it stopped driving) for the outbox."""
+        if self.spool.add(session_id, fence, event_type, event_json):
+            self.spool_wake.set()
+
+    async def flush_spool_once(self) -> bool:
+        """Write the oldest spooled events to the outbox; True when some were written."""
+        entries, next_offset = self.spool.peek(SPOOL_BATCH)
+        if not entries:
+            return False
+        appended = await self.ownership.hand_over(entries)
+        self.spool.done(entries, next_offset)
+        self.outbox_wake.set()
+        logger.info("spooled events handed to the outbox", extra={"events": len(entries), "appended": appended})
+        return True
+
+    async def _spool_loop(self) -> None:
+        while not self.killed.is_set():
+            try:
+                if await self.flush_spool_once():
+                    continue
+            except (RedisError, OSError) as exc:
+                logger.warning("spool flush failed; retrying", extra={"error": repr(exc), "spooled": len(self.spool)})
+                await asyncio.sleep(SPOOL_RETRY_SECONDS)
+                continue
+            self.spool_wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self.spool_wake.wait()
+
+    async def _flush_spool(self, deadline: float) -> None:
+        while self.spool and time.monotonic() < deadline:
+            try:
+                await self.flush_spool_once()
+            except (RedisError, OSError):
+                await asyncio.sleep(SPOOL_RETRY_SECONDS)
 
     # --- heartbeat and watchdog --------------------------------------------------------------------------
     async def _heartbeat_once(self) -> None:
