@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from shared import redis_keys as keys
 from shared.ids import new_id
+from shared.outgoing import OutgoingContent
 
 COMMANDS_GROUP = "workers"
 COMMAND_STREAM_MAXLEN = 10_000
@@ -26,6 +27,47 @@ class SendTextCommand(_Command):
     message_id: str
     client_message_id: str
     to: str
+    text: str
+
+
+class SendMessageCommand(_Command):
+    """Any message but a plain text: media, location, contact, reaction, or a text that replies or mentions."""
+
+    type: Literal["send_message"] = "send_message"
+    message_id: str
+    client_message_id: str
+    to: str
+    content: OutgoingContent
+
+
+class MarkReadCommand(_Command):
+    type: Literal["mark_read"] = "mark_read"
+    chat: str
+
+
+class TypingCommand(_Command):
+    """Show typing (or recording) in a chat for a few seconds, or stop showing it (`paused`)."""
+
+    type: Literal["typing"] = "typing"
+    chat: str
+    state: Literal["composing", "recording", "paused"] = "composing"
+    seconds: float = Field(default=5.0, ge=0, le=60)
+
+
+class DeleteMessageCommand(_Command):
+    """Delete a sent message for everyone."""
+
+    type: Literal["delete_message"] = "delete_message"
+    message_id: str
+    wa_message_id: str
+
+
+class EditMessageCommand(_Command):
+    """Edit a sent text."""
+
+    type: Literal["edit_message"] = "edit_message"
+    message_id: str
+    wa_message_id: str
     text: str
 
 
@@ -50,7 +92,16 @@ class RequestPairingCodeCommand(_Command):
 
 
 Command = Annotated[
-    SendTextCommand | LogoutCommand | RestartCommand | StopCommand | RequestPairingCodeCommand,
+    SendTextCommand
+    | SendMessageCommand
+    | MarkReadCommand
+    | TypingCommand
+    | DeleteMessageCommand
+    | EditMessageCommand
+    | LogoutCommand
+    | RestartCommand
+    | StopCommand
+    | RequestPairingCodeCommand,
     Field(discriminator="type"),
 ]
 command_adapter: TypeAdapter[Command] = TypeAdapter(Command)

@@ -109,6 +109,11 @@ def wa_message(session_id: str, wa_message_id: str) -> str:
     return f"{PREFIX}:session:{session_id}:wamsg:{wa_message_id}"
 
 
+def media(media_id: str) -> str:
+    """A media object's record (uploaded by a tenant, or received and stored by a worker)."""
+    return f"{PREFIX}:media:{media_id}"
+
+
 def session_messages(session_id: str) -> str:
     return f"{PREFIX}:session:{session_id}:messages"
 

@@ -134,6 +134,21 @@ class Settings(BaseSettings):
     wa_js_ready_timeout_seconds: float = Field(default=60.0, gt=0)
     # conn/functions/linkDeviceCodeLifecycle.ts: LINK_CODE_TTL_MS (3.25 min) before wa-js refreshes a code.
     pairing_code_ttl_seconds: int = Field(default=195, ge=1)
+    # Largest media per message type (WhatsApp's limits): over it the API answers 422, the worker fails the send.
+    media_max_bytes: dict[str, int] = Field(
+        default={
+            "image": 16 * 1024 * 1024,
+            "video": 16 * 1024 * 1024,
+            "audio": 16 * 1024 * 1024,
+            "voice": 16 * 1024 * 1024,
+            "sticker": 1024 * 1024,
+            "document": 100 * 1024 * 1024,
+        }
+    )
+    media_bucket: str = "wagw-media"
+    media_retention_days: int = Field(default=30, ge=1, description="media objects expire (bucket lifecycle)")
+    media_url_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600, description="presigned URLs last")
+    media_fetch_timeout_seconds: float = Field(default=30.0, gt=0)
     # A restored page's recent messages are reported again (ingest drops the ones already delivered): from this long
     # before its archive was saved, in at most this many chats and messages per chat.
     reconcile_lookback_seconds: int = Field(default=120, ge=0)

@@ -9,6 +9,8 @@ from typing import Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events import EventType, SessionStatus
+from shared.outgoing import MIMETYPE_PATTERN, OutgoingContent
+from shared.store.media import MediaRecord
 from shared.store.messages import MessageRecord, MessageStatus
 from shared.store.records import ApiKeyRecord, EndpointRecord, SessionRecord, WorkspaceRecord
 
@@ -57,13 +59,19 @@ class PairingCodeRequest(_In):
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN, description="defaults to the session's phone")
 
 
-class MessageCreate(_In):
+class MessageCreate(OutgoingContent):
+    """One message of any `type`: `text` (the default) needs `text`; `image`, `video`, `audio`, `voice`, `document`
+    and `sticker` need `media` (`text` is the caption); `location`, `contact` and `reaction` need the part of that
+    name. Any of them but a reaction can quote a message (`reply_to`) and mention contacts (`mentions`)."""
+
     to: str = Field(
         pattern=CHAT_PATTERN,
         description="a phone number (digits), `<phone>@c.us`, a LID `<digits>@lid` or a group `<id>@g.us`",
     )
-    text: str = Field(min_length=1, max_length=65536)
     client_message_id: str = Field(pattern=CLIENT_ID_PATTERN, description="your idempotency key for this message")
+
+    def content(self) -> OutgoingContent:
+        return OutgoingContent.model_validate(self.model_dump(exclude={"to", "client_message_id"}))
 
 
 class EndpointCreate(_In):
@@ -192,10 +200,46 @@ class CommandAccepted(BaseModel):
     command_id: str
 
 
+class MediaUploadCreate(_In):
+    mimetype: str = Field(max_length=127, pattern=MIMETYPE_PATTERN, examples=["image/jpeg"])
+    size: int = Field(gt=0, description="bytes; the upload must be exactly this long")
+    filename: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+class MediaUploadOut(BaseModel):
+    id: str
+    upload_url: str = Field(description="PUT the bytes here, with upload_headers, before expires_at")
+    upload_headers: dict[str, str]
+    expires_at: datetime
+
+
+class MediaOut(BaseModel):
+    id: str
+    mimetype: str
+    size: int
+    filename: str | None
+    sha256: str | None
+    url: str = Field(description="a presigned download URL, valid until expires_at")
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, record: MediaRecord, url: str, expires_at: datetime) -> MediaOut:
+        return cls(
+            id=record.id,
+            mimetype=record.mimetype,
+            size=record.size,
+            filename=record.filename,
+            sha256=record.sha256,
+            url=url,
+            expires_at=expires_at,
+        )
+
+
 class MessageOut(BaseModel):
     id: str
     session_id: str
     to: str
+    type: str
     client_message_id: str
     status: MessageStatus
     error: str | None
@@ -208,6 +252,7 @@ class MessageOut(BaseModel):
             id=record.id,
             session_id=record.session_id,
             to=record.to,
+            type=record.kind or "text",
             client_message_id=record.client_message_id,
             status=record.status,
             error=record.error,

@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
 from shared import redis_keys as keys
-from shared.commands import COMMAND_STREAM_MAXLEN, SendTextCommand
+from shared.commands import COMMAND_STREAM_MAXLEN, SendMessageCommand, SendTextCommand
 from shared.events import Ack
+from shared.outgoing import OutgoingContent
 from shared.scripts import script
 from shared.store.records import now_ms
 
@@ -57,6 +58,8 @@ class MessageRecord(BaseModel):
     to: str
     text: str
     client_message_id: str
+    kind: str | None = None  # None: a plain text (the hot path); else OutgoingContent.type
+    content: str | None = None  # the OutgoingContent as JSON, for every message but a plain text
     status: MessageStatus = MessageStatus.QUEUED
     wa_message_id: str | None = None
     error: str | None = None
@@ -146,21 +149,27 @@ class QueuedMessage:
     session_status: str | None = None
 
 
+def send_command(record: MessageRecord) -> SendTextCommand | SendMessageCommand:
+    """The worker's command for a message: one per message, its id derived from the message's (no second ULID)."""
+    common = {
+        "command_id": "cmd_" + record.id.removeprefix("msg_"),
+        "session_id": record.session_id,
+        "issued_at": datetime.fromtimestamp(record.created_at_ms / 1000, UTC),
+        "message_id": record.id,
+        "client_message_id": record.client_message_id,
+        "to": record.to,
+    }
+    if record.content is None:
+        return SendTextCommand(**common, text=record.text)
+    return SendMessageCommand(**common, content=OutgoingContent.model_validate_json(record.content))
+
+
 def queue_message_call(
     record: MessageRecord, *, limit_per_minute: int, refused_statuses: Iterable[str] = ()
 ) -> tuple[list[str], list[str | int]]:
     """The (keys, args) of the `message_send` script for `record`: for callers that batch many sends
     into one round trip (`shared.scripts.run_many`); `read_queue_result` reads each reply."""
-    command = SendTextCommand(
-        # One send command per message: its id derives from the message's (no second ULID per send).
-        command_id="cmd_" + record.id.removeprefix("msg_"),
-        session_id=record.session_id,
-        issued_at=datetime.fromtimestamp(record.created_at_ms / 1000, UTC),
-        message_id=record.id,
-        client_message_id=record.client_message_id,
-        to=record.to,
-        text=record.text,
-    )
+    command = send_command(record)
     return (
         [
             keys.client_message(record.session_id, record.client_message_id),

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 
 from functions.api import batching, errors
+from functions.api.logic import media
 from functions.api.logic.sessions import CANNOT_SEND
 from shared.ids import new_id
+from shared.outgoing import OutgoingContent
 from shared.redis_client import get_redis
 from shared.settings import get_settings
 from shared.store import messages
@@ -21,22 +23,27 @@ def chat_id(to: str) -> str:
     return to if "@" in to else f"{to}@c.us"
 
 
-async def send_text(
-    workspace_id: str, session_id: str, *, to: str, text: str, client_message_id: str
+async def send_message(
+    workspace_id: str, session_id: str, *, to: str, content: OutgoingContent, client_message_id: str
 ) -> tuple[MessageRecord, bool]:
     """Returns (message, created); an earlier message with the same client id comes back unchanged.
     The session's ownership and status are checked inside the same Redis step that stores the message."""
     now = now_ms()
+    plain = content.plain_text
     record = MessageRecord(
         id=new_id("msg"),
         workspace_id=workspace_id,
         session_id=session_id,
         to=chat_id(to),
-        text=text,
+        text=content.text or "",
         client_message_id=client_message_id,
+        kind=None if plain else content.type,
+        content=None if plain else content.model_dump_json(exclude_defaults=True),
         created_at_ms=now,
         updated_at_ms=now,
     )
+    if not plain:
+        await media.check_before_queueing(workspace_id, content)
     redis = get_redis()
     call_keys, args = messages.queue_message_call(
         record, limit_per_minute=get_settings().api_send_limit_per_minute, refused_statuses=REFUSED
@@ -50,9 +57,13 @@ async def send_text(
         seconds = max(1, math.ceil(result.retry_after_ms / 1000))
         raise errors.RateLimited(f"session {session_id} reached its send limit; retry in {seconds} s", seconds)
     assert result.record is not None
-    if result.outcome is SendOutcome.EXISTING and (result.record.to, result.record.text) != (record.to, text):
+    if result.outcome is SendOutcome.EXISTING and _fingerprint(result.record) != _fingerprint(record):
         raise errors.Conflict(f"client_message_id {client_message_id!r} was already used for a different message")
     return result.record, result.outcome is SendOutcome.CREATED
+
+
+def _fingerprint(record: MessageRecord) -> tuple[str, str, str | None, str | None]:
+    return record.to, record.text, record.kind, record.content
 
 
 async def get_message(workspace_id: str, message_id: str) -> MessageRecord:

@@ -19,10 +19,11 @@ router = APIRouter(prefix="/v1", tags=["messages"])
     responses=problems(403, 404, 409, 429),
 )
 async def send_message(session_id: str, body: MessageCreate, principal: Principal = SendScope) -> Response:
-    """Queue a text message. Idempotent on `client_message_id`: a repeat returns the first message
-    (header `Idempotent-Replayed: true`); the same id with a different message answers 409."""
-    record, created = await messages.send_text(
-        principal.workspace_id, session_id, to=body.to, text=body.text, client_message_id=body.client_message_id
+    """Queue a message of any type (see the body's schema). Idempotent on `client_message_id`: a repeat returns the
+    first message (header `Idempotent-Replayed: true`); the same id with a different message answers 409. Media over
+    the type's limit, or an uploaded media id that is not there yet, answers 422 before anything is queued."""
+    record, created = await messages.send_message(
+        principal.workspace_id, session_id, to=body.to, content=body.content(), client_message_id=body.client_message_id
     )
     headers = {"Location": f"/v1/messages/{record.id}"}
     if not created:
