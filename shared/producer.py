@@ -51,12 +51,16 @@ def encode_batch(events: Sequence[Event]) -> bytes:
     return json.dumps({"events": [event_to_dict(e) for e in events]}, separators=(",", ":")).encode()
 
 
-def signed_request(events: Sequence[Event], key_name: str | None = None) -> tuple[bytes, dict[str, str]]:
-    """Sign with the named key, or the newest (last listed) one: rotation adds a key, then drops the old."""
+def signed_request(events: Sequence[Event]) -> tuple[bytes, dict[str, str]]:
+    """Sign once with each producer key (`v1,<sig>` per key in `webhook-signature`).
+
+    The rotation rule, stated here and in docs/deploy.md: producers sign with every key they hold, ingest accepts a
+    batch when any signature matches any key it holds. Neither side depends on the keys' order, so a producer and an
+    ingest process that read the keys at different steps of a rotation still share one.
+    """
     keys = producer_keys()
-    name = key_name or list(keys)[-1]
     body = encode_batch(events)
-    headers = sign([keys[name]], new_id("batch"), body).as_dict()
+    headers = sign(list(keys.values()), new_id("batch"), body).as_dict()
     return body, {**headers, "content-type": "application/json"}
 
 

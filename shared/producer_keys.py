@@ -1,5 +1,5 @@
-"""Producer signing keys (ingest verifies with all of them, producers sign with the newest): a Secrets
-Manager secret in AWS (a JSON object, name -> whsec_ secret, newest last), settings locally."""
+"""Producer signing keys: producers sign with every one, ingest accepts a match with any (shared/producer.py).
+A Secrets Manager secret in AWS (a JSON object, name -> whsec_ secret; order does not matter), settings locally."""
 
 from __future__ import annotations
 

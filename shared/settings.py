@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     deliveries_dlq_url: str | None = None
     auth_bucket: str = "wagw-auth-archives"
 
-    # Producer (session worker) signing keys by name; several at once for rotation.
+    # Producer signing keys by name (several during a rotation): producers sign with every one, ingest accepts a
+    # match with any; the order does not matter (shared/producer.py, docs/deploy.md "Rotating keys").
     producer_keys: dict[str, SecretStr] = Field(default_factory=lambda: {"dev": SecretStr(DEV_PRODUCER_SECRET)})
     producer_keys_secret_name: str | None = None
     trusted_producers: list[str] = Field(default_factory=list)

@@ -1,8 +1,9 @@
 """Application secrets in Secrets Manager (the Redis AUTH token lives with Redis).
 
-- producer keys: a JSON object `{"<key name>": "whsec_<base64>"}`; the session workers sign with every key, ingest
-  accepts any. The generated first value is a 32-character alphanumeric string, which is valid base64 (24 bytes),
-  under the key name `initial`; rotate it to a `whsec_` key as docs/deploy.md describes.
+- producer keys: a JSON object `{"<key name>": "whsec_<base64>"}`; producers sign with every key, ingest accepts
+  a match with any (the rule is stated in shared/producer.py, the rotation in docs/deploy.md). The generated
+  first value is a 32-character alphanumeric string, which is valid base64 (24 bytes), under the key name
+  `initial`; rotate it to a `whsec_` key as docs/deploy.md describes.
 - admin API key: the secret's whole value is the key.
 """
 

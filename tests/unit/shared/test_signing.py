@@ -71,7 +71,7 @@ def test_tampered_body_is_refused_by_both() -> None:
         Webhook(secret).verify(BODY + b" ", headers)
 
 
-def test_producer_signs_with_the_newest_key(env: pytest.MonkeyPatch) -> None:
+def test_producer_signs_with_every_key_so_ingest_holding_either_accepts(env: pytest.MonkeyPatch) -> None:
     import json
 
     from shared.events import parse_event
@@ -79,10 +79,14 @@ def test_producer_signs_with_the_newest_key(env: pytest.MonkeyPatch) -> None:
     from shared.settings import get_settings
     from tests.fixtures import load_event
 
+    # Given a producer holding the old and the new key, in either order
     old, new = generate_secret(), generate_secret()
-    env.setenv("WAGW_PRODUCER_KEYS", json.dumps({"2026-10": old, "2026-11": new}))
-    get_settings.cache_clear()
-    body, headers = signed_request([parse_event(load_event("typing"))])
-    assert verify({"new": new}, headers, body) == "new"
-    with pytest.raises(SignatureError):
-        verify({"old": old}, headers, body)
+    for held in ({"2026-10": old, "2026-11": new}, {"2026-11": new, "2026-10": old}):
+        env.setenv("WAGW_PRODUCER_KEYS", json.dumps(held))
+        get_settings.cache_clear()
+        # When it signs a batch
+        body, headers = signed_request([parse_event(load_event("typing"))])
+        # Then an ingest holding only the old key, only the new one, or both accepts it
+        assert verify({"old": old}, headers, body) == "old"
+        assert verify({"new": new}, headers, body) == "new"
+        assert len(headers["webhook-signature"].split()) == 2
