@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from tests.integration.ingest.conftest import signed
 
 
 @pytest.fixture
-def recorded_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, object]]:
+def recorded_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """Powertools metrics switched on for one test (the suite turns them off), buffer cleared afterwards."""
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     metrics.clear_metrics()
@@ -25,7 +26,7 @@ def recorded_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, obje
 
 
 async def test_a_session_recorded_as_failed_is_counted(
-    client: httpx.AsyncClient, queues: Queues, recorded_metrics: dict[str, object]
+    client: httpx.AsyncClient, queues: Queues, recorded_metrics: dict[str, Any]
 ) -> None:
     # Given a worker's session.status events: one session fails, another becomes ready
     failed = {**load_event("session_status_ready"), "id": "evt_01jd00000000000000000000f1"}
