@@ -202,6 +202,56 @@ async ([chatId, text, messageId]) => {
 }
 """
 
+# Every other type of message (chat/functions/sendFileMessage.ts, sendLocationMessage.ts,
+# sendVCardContactMessage.ts), keyed like a text; media arrives as base64 and goes in as a data URL.
+SEND_CONTENT_JS = """
+async ([chatId, messageId, c, media]) => {
+  const opts = { messageId, markIsRead: false, waitForAck: true, detectMentioned: false, linkPreview: false };
+  if (c.reply_to) opts.quotedMsg = c.reply_to;
+  if (c.mentions && c.mentions.length) opts.mentionedList = c.mentions.map((m) => (m.includes('@') ? m : m + '@c.us'));
+  const fileType = {
+    image: 'image', video: 'video', audio: 'audio', voice: 'audio', document: 'document', sticker: 'sticker',
+  };
+  let r;
+  if (c.type === 'text') {
+    r = await WPP.chat.sendTextMessage(chatId, c.text, opts);
+  } else if (fileType[c.type]) {
+    r = await WPP.chat.sendFileMessage(chatId, 'data:' + media.mimetype + ';base64,' + media.data, Object.assign(opts, {
+      type: fileType[c.type], isPtt: c.type === 'voice', caption: c.text || undefined,
+      filename: media.filename || undefined, mimetype: media.mimetype,
+    }));
+  } else if (c.type === 'location') {
+    const l = c.location;
+    r = await WPP.chat.sendLocationMessage(chatId, Object.assign(opts, {
+      lat: l.latitude, lng: l.longitude, name: l.name || undefined, address: l.address || undefined,
+      url: l.url || undefined,
+    }));
+  } else if (c.type === 'contact') {
+    r = await WPP.chat.sendVCardContactMessage(chatId, { id: c.contact.phone + '@c.us', name: c.contact.name }, opts);
+  } else {
+    throw new Error('unknown message type ' + c.type);
+  }
+  const settled = await r.sendMsgResult;
+  const outcome = settled && settled.messageSendResult ? settled.messageSendResult : settled;
+  return {
+    id: String(r.id && r.id._serialized ? r.id._serialized : r.id),
+    ack: typeof r.ack === 'number' ? r.ack : 0,
+    result: outcome == null ? null : String(outcome),
+  };
+}
+"""
+
+# chat/functions/sendReactionToMessage.ts: no key of ours (a reaction has none) and only `{sendMsgResult}` back;
+# an empty reaction removes it. Sending the same reaction again changes nothing, so a resend is harmless.
+REACT_JS = """
+async ([target, emoji]) => {
+  const r = await WPP.chat.sendReactionToMessage(target, emoji || false);
+  const settled = await r.sendMsgResult;
+  const outcome = settled && settled.messageSendResult ? settled.messageSendResult : settled;
+  return { result: outcome == null ? null : String(outcome) };
+}
+"""
+
 FIND_JS = """
 async (id) => {
   try {
@@ -366,6 +416,18 @@ class WhatsAppDriver:
         result = await self._page().evaluate(SEND_JS, [resolved_chat, text, message_key])
         ack = int(result["ack"])
         return SendResult(str(result["id"]), ack, send_failure(result.get("result"), ack))
+
+    async def send_content(
+        self, resolved_chat: str, message_key: str, content: dict[str, Any], media: dict[str, Any] | None
+    ) -> SendResult:
+        result = await self._page().evaluate(SEND_CONTENT_JS, [resolved_chat, message_key, content, media])
+        ack = int(result["ack"])
+        return SendResult(str(result["id"]), ack, send_failure(result.get("result"), ack))
+
+    async def react(self, target_message_id: str, emoji: str) -> str | None:
+        """React to a message (empty: remove the reaction); returns a failure, or None when it went out."""
+        result = await self._page().evaluate(REACT_JS, [target_message_id, emoji])
+        return send_failure(result.get("result"), 0)
 
     async def find_message(self, message_key: str) -> ExistingMessage:
         result = await self._page().evaluate(FIND_JS, message_key)

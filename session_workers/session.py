@@ -19,6 +19,7 @@ from redis.exceptions import ResponseError
 from session_workers.auth import AuthArchive, digest
 from session_workers.browser import SessionBrowser
 from session_workers.driver import SendResult, WhatsAppDriver, api_message_suffix, is_api_message
+from session_workers.media import MediaPayload, MediaUnavailable, resolve_media
 from session_workers.ownership import REDIS_UNAVAILABLE, FencedOff, Lease
 from shared import redis_keys as keys
 from shared.commands import (
@@ -27,6 +28,7 @@ from shared.commands import (
     LogoutCommand,
     RequestPairingCodeCommand,
     RestartCommand,
+    SendMessageCommand,
     SendTextCommand,
     StopCommand,
     parse_command,
@@ -55,6 +57,7 @@ from shared.events import (
 )
 from shared.ids import new_event_id
 from shared.observability import logger, metrics
+from shared.outgoing import OutgoingContent
 
 if TYPE_CHECKING:
     from session_workers.worker import Worker
@@ -703,8 +706,8 @@ class BrowserSession(SessionBase):
             await self._ack(entry_id)
             return
         self.worker.metrics.commands += 1
-        if isinstance(command, SendTextCommand):
-            await self._send_text(entry_id, command)
+        if isinstance(command, SendTextCommand | SendMessageCommand):
+            await self._send(entry_id, command)
         elif isinstance(command, LogoutCommand):
             await self._ack(entry_id)
             self.logging_out = True
@@ -753,7 +756,7 @@ class BrowserSession(SessionBase):
             self.qr_count = 0
             await self._open(await self.worker.auth.load(self.id))
 
-    async def _send_text(self, entry_id: str, command: SendTextCommand) -> None:
+    async def _send(self, entry_id: str, command: SendTextCommand | SendMessageCommand) -> None:
         """Send once: done-marker + `message.sent` + XACK in one fenced step; a 'sending' marker (the message's full
         WhatsApp key) set before the send tells a later owner to ask WhatsApp whether it already went out."""
         redis = self.worker.redis
@@ -766,9 +769,16 @@ class BrowserSession(SessionBase):
         except TimeoutError:
             await self._fail_send(entry_id, command, sent_key, "session_not_ready")
             return
-        assert self.driver is not None
+        content = command.content if isinstance(command, SendMessageCommand) else None
         try:
-            result = await self._send_once(command)
+            media = await self._media_for(content)
+            if content is not None and content.reaction is not None:
+                result = await self._react(content.reaction.message_id, content.reaction.emoji)
+            else:
+                result = await self._send_once(command, content, media)
+        except MediaUnavailable as exc:
+            await self._fail_send(entry_id, command, sent_key, exc.reason)
+            return
         except Exception as exc:
             if self.stopping or not self.ready.is_set():
                 raise  # the page went away mid-send: the command stays pending for whoever drives next
@@ -777,7 +787,6 @@ class BrowserSession(SessionBase):
         if result.failure is not None:
             await self._fail_send(entry_id, command, sent_key, failure_reason(result.failure), result.message_id)
             return
-        chat = result.message_id.split("_")[1]
         event = MessageSentEvent(
             **self._env(),
             data=MessageSentData(
@@ -785,15 +794,29 @@ class BrowserSession(SessionBase):
                 client_message_id=command.client_message_id,
                 gateway_message_id=command.message_id,
                 to=command.to,
-                chat_id=chat,
+                chat_id=result.message_id.split("_")[1],
                 phone=phone_of(command.to),
+                kind=content.type if content is not None else None,
                 ack=ack_from_wa(result.ack),
             ),
         )
         await self._ack(entry_id, event, marker_key=sent_key, marker_value=result.message_id)
         self.worker.metrics.messages_sent += 1
 
-    async def _send_once(self, command: SendTextCommand) -> SendResult:
+    async def _media_for(self, content: OutgoingContent | None) -> MediaPayload | None:
+        if content is None or content.media is None:
+            return None
+        limit = self.settings.media_max_bytes[content.type]
+        return await resolve_media(content.media, workspace_id=self.workspace_id, max_bytes=limit)
+
+    async def _react(self, target: str, emoji: str) -> SendResult:
+        """A reaction has no key of ours and setting it again changes nothing: no marker, no lookup."""
+        assert self.driver is not None
+        return SendResult(target, int(Ack.SENT), await self.driver.react(target, emoji))
+
+    async def _send_once(
+        self, command: SendTextCommand | SendMessageCommand, content: OutgoingContent | None, media: MediaPayload | None
+    ) -> SendResult:
         """Resolve the chat (a phone's chat may be a LID), key the message on it, and send unless an earlier
         attempt (this owner's or a previous one's) already handed it to WhatsApp."""
         assert self.driver is not None
@@ -806,7 +829,7 @@ class BrowserSession(SessionBase):
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.sends_in_flight[key] = done
         try:
-            result = await self._find_or_send(first_attempt, chat, key, command.text)
+            result = await self._find_or_send(first_attempt, chat, key, command, content, media)
             if result.failure is not None:
                 self.failures_reported.append(key)
             return result
@@ -814,17 +837,34 @@ class BrowserSession(SessionBase):
             self.sends_in_flight.pop(key, None)
             done.set_result(None)
 
-    async def _find_or_send(self, first_attempt: bool, chat: str, key: str, text: str) -> SendResult:
+    async def _find_or_send(
+        self,
+        first_attempt: bool,
+        chat: str,
+        key: str,
+        command: SendTextCommand | SendMessageCommand,
+        content: OutgoingContent | None,
+        media: MediaPayload | None,
+    ) -> SendResult:
         assert self.driver is not None
         if not first_attempt:
             existing = await self.driver.find_message(key)
             if existing.found:
                 ack = existing.ack if existing.ack is not None else 0
                 return SendResult(key, ack, f"ack_error:{ack}" if ack < 0 else None)
-        return await self.driver.send_text(chat, text, key)
+        if content is None:
+            assert isinstance(command, SendTextCommand)
+            return await self.driver.send_text(chat, command.text, key)
+        page_media = media.for_page() if media is not None else None
+        return await self.driver.send_content(chat, key, content.model_dump(mode="json"), page_media)
 
     async def _fail_send(
-        self, entry_id: str, command: SendTextCommand, sent_key: str, reason: str, message_id: str | None = None
+        self,
+        entry_id: str,
+        command: SendTextCommand | SendMessageCommand,
+        sent_key: str,
+        reason: str,
+        message_id: str | None = None,
     ) -> None:
         event_id = whatsapp_event_id(self.id, "failed", message_id) if message_id else new_event_id()
         event = MessageFailedEvent(

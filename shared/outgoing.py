@@ -38,7 +38,9 @@ class _Part(BaseModel):
 class MediaRef(_Part):
     """Media by HTTPS URL (fetched by the worker through the outbound URL check) or by an uploaded media id."""
 
-    url: str | None = Field(default=None, max_length=2048, pattern=r"^https://", description="an https:// URL")
+    url: str | None = Field(
+        default=None, max_length=2048, pattern=r"^https?://", description="an https:// URL (the worker fetches it)"
+    )
     media_id: str | None = Field(default=None, pattern=MEDIA_ID_PATTERN, description="from POST /v1/media")
     mimetype: str | None = Field(default=None, max_length=127, pattern=MIMETYPE_PATTERN)
     filename: str | None = Field(default=None, min_length=1, max_length=255)

@@ -54,6 +54,14 @@ class SentMessage:
     ack: int = 1
     result: str = "OK"
     t: int = field(default_factory=lambda: int(time.time()))
+    type: str = "chat"
+    quoted: str | None = None
+    mentions: list[str] = field(default_factory=list)
+    media: dict[str, Any] | None = None
+    caption: str | None = None
+    location: dict[str, Any] | None = None
+    vcard_name: str | None = None
+    reactions: list[str] = field(default_factory=list)  # every reaction set on it, in order ('' removed it)
 
 
 @dataclass
@@ -97,6 +105,7 @@ class Client:
     qr_count: int = 0
     link_code: str | None = None
     link_phone: str | None = None
+    restore_failure: str | None = None  # why this page could not use what it found in storage
     events: list[dict[str, Any]] = field(default_factory=list)  # sent until the page acknowledges them
     seq: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -118,6 +127,7 @@ class Stats:
     scans: int = 0
     logins: int = 0
     failed_logins: int = 0
+    restore_failures: int = 0  # pages that found auth in storage but could not use it (lost key, lost records)
     conflicts: int = 0
     sends: int = 0
     duplicate_sends: int = 0
@@ -134,6 +144,7 @@ class PageConfig:
     decrypt_ms: int = 120
     sync_ms: int = 50
     wa_version: str = "2.3000.1029999999"
+    storage_kb: int = 256  # the model-storage database a linked page fills (benchmarks set 1024: a real account keeps MBs)
 
     def script(self) -> str:
         return (
@@ -145,6 +156,7 @@ class PageConfig:
                     "decryptMs": self.decrypt_ms,
                     "syncMs": self.sync_ms,
                     "waVersion": self.wa_version,
+                    "storageKb": self.storage_kb,
                 }
             )
             + ";"
@@ -163,6 +175,7 @@ class SimulatorState:
         self.contacts: dict[tuple[str, str], Contact] = {}  # (account phone, contact phone)
         self.send_failures: dict[str, list[str]] = {}  # account phone -> results for its next sends
         self.reads: dict[str, dict[str, int]] = {}  # account phone -> chat -> times marked read
+        self.reactions: list[dict[str, str]] = []  # every reaction the pages sent, in order
         self.page = PageConfig()
         self.stats = Stats()
 
@@ -282,6 +295,7 @@ class SimulatorState:
                     "qr_count": c.qr_count,
                     "link_code": c.link_code,
                     "connected": c.connected(),
+                    "restore_failure": c.restore_failure,
                 }
                 for c in self.clients.values()
             ],
@@ -296,6 +310,11 @@ class SimulatorState:
 # --- request bodies ----------------------------------------------------------------------------
 class ClientBody(BaseModel):
     client_id: str
+
+
+class RestoreFailedBody(BaseModel):
+    client_id: str
+    reason: str = Field(max_length=500)
 
 
 class LoginBody(BaseModel):
@@ -316,6 +335,19 @@ class SendBody(BaseModel):
     to: str
     body: str
     id: str
+    type: str = "chat"
+    quoted: str | None = None
+    mentions: list[str] = []
+    media: dict[str, Any] | None = None  # {size, sha256, mimetype, filename}
+    caption: str | None = None
+    location: dict[str, Any] | None = None
+    vcard_name: str | None = None
+
+
+class ReactBody(BaseModel):
+    client_id: str
+    target: str
+    emoji: str
 
 
 class ScanBody(BaseModel):
@@ -386,6 +418,7 @@ class PageConfigBody(BaseModel):
     link_code_ttl_ms: int | None = Field(default=None, ge=50)
     decrypt_ms: int | None = Field(default=None, ge=0)
     sync_ms: int | None = Field(default=None, ge=0)
+    storage_kb: int | None = Field(default=None, ge=0, le=65536)
 
 
 class LinkCodeExpireBody(BaseModel):
@@ -454,6 +487,13 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
         sim.login(client, device)
         return {"phone": device.phone, "lid": device.lid, "offline": device.offline}
 
+    @app.post("/api/restore_failed")
+    async def restore_failed(body: RestoreFailedBody) -> dict[str, bool]:
+        """The page found auth in storage but could not use it (e.g. its CryptoKey was lost or replaced)."""
+        sim.client(body.client_id).restore_failure = body.reason
+        sim.stats.restore_failures += 1
+        return {"ok": True}
+
     @app.get("/api/poll")
     async def poll(client_id: str, request: Request, after: int = 0) -> dict[str, Any]:
         """Long poll. `after` acknowledges every event up to that sequence number; the rest are sent (again)."""
@@ -517,15 +557,26 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
             return {"id": existing.id, "ack": existing.ack, "t": existing.t, "result": existing.result}
         failures = sim.send_failures.get(device.phone) or []
         result = failures.pop(0) if failures else "OK"
+        details = body.model_dump(include={"type", "quoted", "mentions", "media", "caption", "location", "vcard_name"})
         if result == "OK":
             sim.stats.sends += 1
-            message = SentMessage(id=body.id, to=body.to, body=body.body)
+            message = SentMessage(id=body.id, to=body.to, body=body.body, **details)
         else:
             # The message stays in the chat with an error ack; WhatsApp never received it.
             sim.stats.failed_sends += 1
-            message = SentMessage(id=body.id, to=body.to, body=body.body, sends=0, ack=-1, result=result)
+            message = SentMessage(id=body.id, to=body.to, body=body.body, sends=0, ack=-1, result=result, **details)
         device.sent[body.id] = message
         return {"id": message.id, "ack": message.ack, "t": message.t, "result": result}
+
+    @app.post("/api/react")
+    async def react(body: ReactBody) -> dict[str, str]:
+        """A reaction to a message of the chat: sent messages keep the list of reactions set on them."""
+        device = device_of_client(body.client_id)
+        target = device.sent.get(body.target)
+        if target is not None:
+            target.reactions.append(body.emoji)
+        sim.reactions.append({"phone": device.phone, "target": body.target, "emoji": body.emoji})
+        return {"result": "OK"}
 
     @app.get("/api/message")
     async def message(client_id: str, id: str) -> dict[str, Any]:
@@ -693,7 +744,12 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
 
     @app.get("/control/sent")
     async def control_sent(phone: str) -> dict[str, Any]:
-        return {"messages": [m.__dict__ for d in sim.devices_of(phone) for m in d.sent.values()]}
+        """What WhatsApp received from the account's pages: messages (with type, media digest, quoted id,
+        mentions, location, contact) and reactions."""
+        return {
+            "messages": [m.__dict__ for d in sim.devices_of(phone) for m in d.sent.values()],
+            "reactions": [r for r in sim.reactions if r["phone"] == phone],
+        }
 
     return app
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from functions.api import errors
+from shared.delivery import urlsafety
 from shared.ids import new_id
 from shared.outgoing import OutgoingContent
 from shared.redis_client import get_redis
@@ -64,12 +65,20 @@ async def get_media(workspace_id: str, media_id: str) -> tuple[MediaRecord, str,
 
 
 async def check_before_queueing(workspace_id: str, content: OutgoingContent) -> None:
-    """A send by media id: the upload must be this workspace's, complete, and within the type's limit."""
-    if content.media is None or content.media.media_id is None:
+    """Media by URL: the URL must be one the worker may fetch (the webhook rules). By media id: the upload must be
+    this workspace's, complete, and within the type's limit."""
+    if content.media is None:
         return
-    record = await media.get(get_redis(), content.media.media_id)
+    if content.media.url is not None:
+        try:
+            urlsafety.check_syntax(content.media.url, strict=urlsafety.is_strict())
+        except urlsafety.UnsafeUrlError as exc:
+            raise errors.InvalidInput(str(exc).replace("webhook URL", "media URL"), field="media.url") from exc
+        return
+    media_id = content.media.media_id or ""
+    record = await media.get(get_redis(), media_id)
     if record is None or record.workspace_id != workspace_id:
-        raise errors.InvalidInput(f"media {content.media.media_id!r} not found", field="media.media_id")
+        raise errors.InvalidInput(f"media {media_id!r} not found", field="media.media_id")
     size = await media.stored_size(record)
     if size is None:
         raise errors.InvalidInput(

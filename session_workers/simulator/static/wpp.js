@@ -101,10 +101,12 @@
     });
   }
   const readAuth = () => idbDo('readonly', (s) => s.get('auth'));
+  const readValues = () => idbDo('readonly', (s) => s.get('values'));
   const writeAuth = (value) => idbDo('readwrite', (s) => s.put(value, 'auth'));
   async function clearAuth() {
-    await idbDo('readwrite', (s) => s.delete('auth'));
+    await idbDo('readwrite', (s) => s.clear());
     await idbDo('readwrite', (s) => s.clear(), 'messages');
+    await new Promise((resolve) => { const r = indexedDB.deleteDatabase('model-storage'); r.onsuccess = r.onerror = r.onblocked = resolve; });
     localStorage.removeItem('WASecretBundle');
     localStorage.removeItem('last-wid-md');
   }
@@ -128,6 +130,129 @@
     };
   }
   const storedMsgs = () => idbDo('readonly', (s) => s.getAll(), 'messages');
+
+  // What else a linked page keeps (as WhatsApp Web does): a record holding every value type a structured clone
+  // carries, a token encrypted under a non-extractable AES-GCM key made at link time (decrypted on every load),
+  // and a `model-storage` database of realistic size. A restore that loses or alters any of them fails visibly:
+  // the page reports /api/restore_failed with the reason and shows a QR code, as WhatsApp Web would break.
+  function seededBytes(seed, n) {
+    let h = 2166136261;
+    for (const c of String(seed)) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) { h = Math.imul(h ^ (h >>> 15), 2246822507) + i; out[i] = (h >>> 24) & 255; }
+    return out;
+  }
+  function typedValues(seed) {
+    const bytes = seededBytes(seed, 64);
+    const view = new DataView(bytes.slice(0, 16).buffer);
+    return {
+      blob: new Blob([bytes.slice(0, 40)], { type: 'application/octet-stream' }),
+      file: new File([bytes.slice(8, 24)], 'avatar.jpg', { type: 'image/jpeg', lastModified: 1700000000000 }),
+      buffer: bytes.slice(0, 32).buffer,
+      u8: bytes.slice(0, 12),
+      i16: new Int16Array(bytes.slice(0, 16).buffer, 4, 3),
+      f64: new Float64Array([Math.PI, -0, Infinity, NaN]),
+      big: new BigInt64Array([-5n, 2n ** 62n]),
+      view,
+      date: new Date(1700000000123),
+      map: new Map([['k', 1], [2, ['v']]]),
+      set: new Set(['a', 7]),
+      regexp: /wa[^b]+/gi,
+      bigint: 2n ** 70n,
+      nested: { list: [1, 'two', null, undefined, true], when: new Date(0) },
+    };
+  }
+  function sameBytes(a, b) {
+    const x = new Uint8Array(a), y = new Uint8Array(b);
+    return x.length === y.length && x.every((v, i) => v === y[i]);
+  }
+  async function typedValuesLost(found, seed) {
+    const want = typedValues(seed);
+    if (!found) return 'typed record missing';
+    const checks = {
+      blob: async () => found.blob instanceof Blob && found.blob.type === want.blob.type && sameBytes(await found.blob.arrayBuffer(), await want.blob.arrayBuffer()),
+      file: async () => found.file instanceof File && found.file.name === 'avatar.jpg' && found.file.lastModified === 1700000000000 && sameBytes(await found.file.arrayBuffer(), await want.file.arrayBuffer()),
+      buffer: () => found.buffer instanceof ArrayBuffer && sameBytes(found.buffer, want.buffer),
+      u8: () => found.u8 instanceof Uint8Array && sameBytes(found.u8, want.u8),
+      i16: () => found.i16 instanceof Int16Array && found.i16.byteOffset === 4 && found.i16.length === 3 && sameBytes(found.i16.buffer, want.i16.buffer),
+      f64: () => found.f64 instanceof Float64Array && Object.is(found.f64[1], -0) && found.f64[2] === Infinity && Number.isNaN(found.f64[3]),
+      big: () => found.big instanceof BigInt64Array && found.big[0] === -5n && found.big[1] === 2n ** 62n,
+      view: () => found.view instanceof DataView && sameBytes(found.view.buffer, want.view.buffer),
+      date: () => found.date instanceof Date && found.date.getTime() === 1700000000123,
+      map: () => found.map instanceof Map && found.map.get('k') === 1 && found.map.get(2)[0] === 'v',
+      set: () => found.set instanceof Set && found.set.has('a') && found.set.has(7),
+      regexp: () => found.regexp instanceof RegExp && found.regexp.source === 'wa[^b]+' && found.regexp.flags === 'gi',
+      bigint: () => found.bigint === 2n ** 70n,
+      nested: () => found.nested && found.nested.list.length === 5 && found.nested.list[3] === undefined && 3 in found.nested.list && found.nested.when instanceof Date,
+    };
+    for (const [name, check] of Object.entries(checks)) {
+      let ok = false;
+      try { ok = await check(); } catch (err) { ok = false; }
+      if (!ok) return 'value of type ' + name + ' lost or altered';
+    }
+    return null;
+  }
+  const WORDS = 'ok sure tomorrow meeting invoice order shipped thanks price photo call later delivery address payment ' +
+    'receipt hello morning evening week confirm cancel question answer store open closed please sorry great';
+  function modelStorage() {
+    return new Promise((resolve, reject) => {
+      const open = indexedDB.open('model-storage', 1);
+      open.onupgradeneeded = () => {
+        const db = open.result;
+        db.createObjectStore('contact', { keyPath: 'id' });
+        db.createObjectStore('chat', { keyPath: 'id' });
+        db.createObjectStore('message', { keyPath: 'id' }).createIndex('chat', 'chat', { unique: false });
+        db.createObjectStore('meta', { autoIncrement: true });
+      };
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+    });
+  }
+  // About `kb` KiB of contacts, chats and messages with varied text (compresses like real chat history).
+  async function fillModelStorage(kb, seed) {
+    const words = WORDS.split(' ');
+    const noise = seededBytes(seed, 4096);
+    const db = await modelStorage();
+    let bytes = 0, n = 0;
+    const counts = { contact: 0, chat: 0, message: 0 };
+    await new Promise((resolve, reject) => {
+      const tx = db.transaction(['contact', 'chat', 'message', 'meta'], 'readwrite');
+      tx.objectStore('meta').add({ created: new Date(), seed });
+      while (bytes < kb * 1024) {
+        const r = noise[n % 4096], chat = '1555' + String(1000000 + (n % 97)) + '@c.us';
+        if (n % 40 === 0) {
+          tx.objectStore('contact').put({ id: chat, name: words[r % words.length] + ' ' + n, pushname: 'c' + r, t: n });
+          tx.objectStore('chat').put({ id: chat, unread: r % 3, t: new Date(1700000000000 + n * 1000), archived: false });
+          counts.contact++; counts.chat++;
+        }
+        const body = Array.from({ length: 4 + (r % 18) }, (_, i) => words[noise[(n * 7 + i) % 4096] % words.length]).join(' ');
+        const row = { id: 'false_' + chat + '_3A' + n.toString(16).toUpperCase().padStart(18, '0'), chat, body, t: 1700000000 + n, ack: r % 4 };
+        tx.objectStore('message').put(row);
+        counts.message++;
+        bytes += body.length + 90;
+        n++;
+      }
+      tx.oncomplete = resolve;
+      tx.onerror = () => reject(tx.error);
+    });
+    db.close();
+    return counts;
+  }
+  async function modelStorageLost(expected) {
+    if (!expected) return null;
+    const db = await modelStorage();
+    try {
+      for (const [store, count] of Object.entries(expected)) {
+        const found = await new Promise((resolve, reject) => {
+          const r = db.transaction(store).objectStore(store).count();
+          r.onsuccess = () => resolve(r.result);
+          r.onerror = () => reject(r.error);
+        });
+        if (found !== count) return 'model-storage.' + store + ' holds ' + found + ' records, expected ' + count;
+      }
+      return null;
+    } finally { db.close(); }
+  }
 
   function b64bytes(text) {
     return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
@@ -216,20 +341,44 @@
     nextQr();
   }
 
+  function keyLost(key, name, usages) {
+    if (!(key instanceof CryptoKey)) return 'not a CryptoKey (lost in a storage round trip)';
+    if (key.extractable !== false) return 'came back extractable';
+    if (key.algorithm.name !== name || key.usages.join() !== usages) return 'came back with another algorithm or usages';
+    return null;
+  }
+  // Why what this page found in storage cannot log it in, or null. Every load decrypts the sealed token with the
+  // non-extractable key made at link time: a lost or replaced key fails here, visibly.
+  async function storageLost(saved) {
+    const lost = keyLost(saved.key, 'HMAC', 'sign') || keyLost(saved.secret_key, 'AES-GCM', 'encrypt,decrypt');
+    if (lost) return 'stored key ' + lost;
+    try {
+      const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: saved.sealed_token.iv }, saved.secret_key, saved.sealed_token.data);
+      saved.token = new TextDecoder().decode(plain);
+    } catch (err) {
+      return 'the sealed token does not decrypt with the stored key (' + err.name + ')';
+    }
+    if (!(saved.linked_at instanceof Date)) return 'linked_at is not a Date';
+    return (await typedValuesLost(await readValues().catch(() => undefined), saved.device_id)) || (await modelStorageLost(saved.storage));
+  }
+  async function restoreFailed(reason) {
+    console.error('stored auth unusable, a new QR scan is needed: ' + reason);
+    await api('/api/restore_failed', { client_id: state.clientId, reason }).catch(() => undefined);
+    await clearAuth();
+    return false;
+  }
+
   async function restore() {
     const saved = await readAuth().catch(() => undefined);
     const bundle = JSON.parse(localStorage.getItem('WASecretBundle') || 'null');
     if (!saved || !bundle) return false;
-    if (!(saved.key instanceof CryptoKey)) {
-      console.warn('stored key is not a CryptoKey (lost in a storage round trip): a new QR scan is needed');
-      await clearAuth();
-      return false;
-    }
+    const reason = await storageLost(saved);
+    if (reason) return restoreFailed(reason);
     try {
       const { nonce } = await api('/api/challenge', { client_id: state.clientId });
       const sig = await crypto.subtle.sign('HMAC', saved.key, new TextEncoder().encode(nonce));
       const result = await api('/api/login', {
-        client_id: state.clientId, device_id: saved.device_id, token: bundle.token, nonce, sig: bytesb64(sig),
+        client_id: state.clientId, device_id: saved.device_id, token: saved.token, nonce, sig: bytesb64(sig),
       });
       loggedIn(result, saved.device_id, false);
       return true;
@@ -323,8 +472,17 @@
     switch (event.type) {
       case 'paired': {
         const key = await crypto.subtle.importKey('raw', b64bytes(event.key), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-        await writeAuth({ device_id: event.device_id, phone: event.phone, key, linked_at: Date.now() });
-        localStorage.setItem('WASecretBundle', JSON.stringify({ device_id: event.device_id, token: event.token }));
+        // Made here, never extractable, used on every load: the login token is kept only sealed under it.
+        const secretKey = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+        const iv = crypto.getRandomValues(new Uint8Array(12));
+        const data = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, secretKey, new TextEncoder().encode(event.token));
+        const storage = await fillModelStorage(config.storageKb == null ? 256 : config.storageKb, event.device_id);
+        await idbDo('readwrite', (s) => s.put(typedValues(event.device_id), 'values'));
+        await writeAuth({
+          device_id: event.device_id, phone: event.phone, key, secret_key: secretKey, sealed_token: { iv, data },
+          linked_at: new Date(), storage,
+        });
+        localStorage.setItem('WASecretBundle', JSON.stringify({ device_id: event.device_id }));
         localStorage.setItem('last-wid-md', JSON.stringify(event.phone + ':1@c.us'));
         loggedIn(event, event.device_id, true);
         break;
@@ -464,10 +622,13 @@
     return chat.id.isGroup() || chat.id.isLid() ? wid(state.lid + '@lid') : wid(state.phone + '@c.us');
   }
 
-  // chat/functions/sendTextMessage.ts -> sendRawMessage.ts -> prepareRawMessage.ts
-  async function sendTextMessage(chatId, content, options = {}) {
-    // chat/defaultSendMessageOptions.ts
-    options = { detectMentioned: true, linkPreview: true, markIsRead: true, waitForAck: true, delay: 0, ...options };
+  const DEFAULT_SEND_OPTIONS = { detectMentioned: true, linkPreview: true, markIsRead: true, waitForAck: true, delay: 0 };
+
+  // chat/functions/sendRawMessage.ts -> prepareRawMessage.ts: resolve the chat, check a caller's messageId, the
+  // quoted message (it must exist: getMessageById) and the mentions (users only), mark the chat read unless told
+  // not to, send; the result is returned, never thrown.
+  async function sendRaw(chatId, raw, options) {
+    options = { ...DEFAULT_SEND_OPTIONS, ...options };
     const chat = await findChat(chatId);
     let key;
     if (options.messageId) {
@@ -478,12 +639,20 @@
       // chat/functions/generateMessageID.ts: in groups the key's participant is our own LID
       key = msgKey(true, chat.id, randomId(), chat.id.isGroup() ? myWidFor(chat) : undefined);
     }
+    const mentions = (options.mentionedList || []).map((m) => wid(m._serialized || m));
+    for (const m of mentions) {
+      if (m.server !== 'c.us' && m.server !== 'lid') throw wppError('mentioned_is_not_user', 'Mentioned is not an user');
+    }
+    const quoted = options.quotedMsg ? await getMessageById(options.quotedMsg) : null;
     if (options.markIsRead) {
       await api('/api/read', { client_id: state.clientId, chat: chat.id._serialized }).catch(() => null);
     }
-    const sent = await api('/api/send', { client_id: state.clientId, to: chat.id._serialized, body: String(content), id: key._serialized });
+    const sent = await api('/api/send', Object.assign({
+      client_id: state.clientId, to: chat.id._serialized, id: key._serialized, type: raw.type, body: raw.body || '',
+      quoted: quoted ? quoted.id._serialized : null, mentions: mentions.map((m) => m._serialized),
+    }, raw.extra || {}));
     const msg = {
-      id: key, from: myWidFor(chat), to: chat.id, body: String(content), type: 'chat', t: sent.t, isNewMsg: true, ack: 0,
+      id: key, from: myWidFor(chat), to: chat.id, body: raw.body, type: raw.type, t: sent.t, isNewMsg: true, ack: 0,
     };
     if (!msgStore.has(key._serialized)) {
       storeMsg(msg);
@@ -492,7 +661,6 @@
     }
     const stored = msgStore.get(key._serialized);
     if (sent.result === 'OK') { if (stored.ack < sent.ack) setAck(stored, sent.ack); } else setAck(stored, -1);
-    // The result is returned, never thrown: `sendMsgResult.messageSendResult` says whether it went out.
     return {
       id: key._serialized,
       ack: stored.ack,
@@ -502,6 +670,69 @@
     };
   }
 
+  // chat/functions/sendTextMessage.ts
+  async function sendTextMessage(chatId, content, options = {}) {
+    return sendRaw(chatId, { type: 'chat', body: String(content) }, options);
+  }
+
+  // WhatsApp's upload limits per media type (MediaGatingUtils.getUploadLimit), checked before anything is sent:
+  // over it sendFileMessage throws 'file_too_large' (chat/functions/sendFileMessage.ts).
+  const UPLOAD_LIMITS = { image: 16, video: 16, audio: 16, ptt: 16, sticker: 1, document: 100 };
+
+  async function fileFrom(content, mimetype, filename) {
+    const match = /^data:([^;,]+)?(;base64)?,(.*)$/s.exec(String(content));
+    if (!match) throw wppError('invalid_file', 'content must be a data URL in this simulator');
+    const bytes = match[2] ? b64bytes(match[3]) : new TextEncoder().encode(decodeURIComponent(match[3]));
+    const digest = await crypto.subtle.digest('SHA-256', bytes);
+    const sha256 = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+    return { size: bytes.length, sha256, mimetype: mimetype || match[1] || 'application/octet-stream', filename: filename || null };
+  }
+
+  // chat/functions/sendFileMessage.ts: returns {id, ack, sendMsgResult} (no from/to); the caption defaults to the
+  // file name; an audio with isPtt is a voice note ('ptt').
+  async function sendFileMessage(chatId, content, options = {}) {
+    options = { ...DEFAULT_SEND_OPTIONS, type: 'auto-detect', ...options };
+    const file = await fileFrom(content, options.mimetype, options.filename);
+    let type = options.type === 'auto-detect' ? (file.mimetype.split('/')[0] || 'document') : options.type;
+    if (!UPLOAD_LIMITS[type]) type = 'document';
+    if (type === 'audio' && options.isPtt) type = 'ptt';
+    if (file.size > UPLOAD_LIMITS[type] * 1024 * 1024) {
+      throw wppError('file_too_large', 'File size ' + file.size + ' exceeds the upload limit for ' + type + ' files');
+    }
+    const r = await sendRaw(chatId, {
+      type, body: options.caption || file.filename || '',
+      extra: { media: file, caption: options.caption || null },
+    }, options);
+    return { id: r.id, ack: r.ack, sendMsgResult: r.sendMsgResult };
+  }
+
+  // chat/functions/sendLocationMessage.ts
+  async function sendLocationMessage(chatId, options) {
+    const lat = typeof options.lat === 'string' ? parseFloat(options.lat) : options.lat;
+    const lng = typeof options.lng === 'string' ? parseFloat(options.lng) : options.lng;
+    const loc = options.name && options.address ? options.name + '\n' + options.address : options.name || options.address || '';
+    return sendRaw(chatId, { type: 'location', body: '', extra: { location: { lat, lng, loc, url: options.url || null } } }, options);
+  }
+
+  // chat/functions/sendVCardContactMessage.ts: one contact is a 'vcard' message whose body is the vCard.
+  async function sendVCardContactMessage(chatId, contacts, options = {}) {
+    const list = Array.isArray(contacts) ? contacts : [contacts];
+    if (list.length !== 1) throw wppError('unsupported', 'the simulator sends one contact at a time');
+    const c = list[0];
+    const id = String(c.id && c.id._serialized ? c.id._serialized : c.id || c);
+    const phone = id.split('@')[0];
+    const name = c.name || phone;
+    const vcard = 'BEGIN:VCARD\nVERSION:3.0\nN:;' + name + ';;;\nFN:' + name + '\nTEL;type=CELL;type=VOICE;waid=' + phone + ':+' + phone + '\nEND:VCARD';
+    return sendRaw(chatId, { type: 'vcard', body: vcard, extra: { vcard_name: name } }, options);
+  }
+
+  // chat/functions/sendReactionToMessage.ts: the message must exist; returns only {sendMsgResult}.
+  async function sendReactionToMessage(messageId, reaction) {
+    const msg = await getMessageById(messageId);
+    const sent = await api('/api/react', { client_id: state.clientId, target: msg.id._serialized, emoji: reaction || '' });
+    return { sendMsgResult: { messageSendResult: sent.result } };
+  }
+
   // chat/functions/getMessageById.ts: MsgStore first, then the chat's history; `msg_not_found` otherwise.
   async function getMessageById(id) {
     requireLogin();
@@ -509,6 +740,8 @@
     const key = parseKey(serialized);
     const local = msgStore.get(key._serialized);
     if (local) return local;
+    const row = (await storedMsgs()).find((r) => r.id === key._serialized);
+    if (row) return loadMsg(row);
     try {
       const found = await api('/api/message?client_id=' + encodeURIComponent(state.clientId) + '&id=' + encodeURIComponent(key._serialized));
       return { id: parseKey(found.id), body: found.body, ack: found.ack, t: found.t, type: 'chat', to: wid(found.to) };
@@ -599,6 +832,10 @@
       list: listChats,
       getMessages,
       sendTextMessage,
+      sendFileMessage,
+      sendLocationMessage,
+      sendVCardContactMessage,
+      sendReactionToMessage,
       getMessageById,
       async markIsRead(chatId) {
         const chat = await findChat(chatId);

@@ -1,0 +1,245 @@
+"""Sending every message type through the page (wa-js names and shapes, test_wa_js_contract.py), with media by
+URL from a real local HTTP server and by upload from the media bucket (LocalStack S3)."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+import zlib
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from session_workers.browser import SharedBrowserHost
+from session_workers.simulator import SimulatorServer
+from session_workers.simulator.ingest_stub import IngestStub
+from session_workers.worker import Worker
+from shared import aws
+from shared.commands import SendMessageCommand, enqueue_command
+from shared.outgoing import OutgoingContent
+from shared.settings import get_settings
+from shared.store import media as media_store
+from shared.store.media import MediaRecord
+from tests.integration.session_workers.conftest import control, new_session, scan_latest_qr
+
+pytestmark = pytest.mark.browser
+PHONE = "15550012001"
+CONTACT = "15550012099"
+GROUP = "120363000000000088@g.us"
+
+
+def png(width: int = 8, height: int = 8) -> bytes:
+    """A real PNG (one colour), made here so the test ships no binary."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\xff\x80\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+class MediaServer:
+    """Serves bytes by path on 127.0.0.1 (a tenant's media host); `/big` is larger than any limit it is given."""
+
+    def __init__(self, files: dict[str, tuple[bytes, str]]) -> None:
+        served = files
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/moved":
+                    self.send_response(302)
+                    self.send_header("Location", "/photo.png")
+                    self.end_headers()
+                    return
+                found = served.get(self.path)
+                if found is None:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                body, mimetype = found
+                self.send_response(200)
+                self.send_header("Content-Type", mimetype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def media_server() -> Iterator[MediaServer]:
+    server = MediaServer(
+        {"/photo.png": (png(), "image/png"), "/big.pdf": (b"%PDF-" + b"x" * 300_000, "application/pdf")}
+    )
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+async def host() -> AsyncIterator[SharedBrowserHost]:
+    shared = SharedBrowserHost(get_settings().model_copy(update={"auth_strategy": "context"}))
+    await shared.start()
+    try:
+        yield shared
+    finally:
+        await shared.close()
+
+
+@pytest.fixture
+def media_bucket(aws_endpoint: str, worker_env: pytest.MonkeyPatch) -> Iterator[str]:
+    name = f"wagw-media-test-{id(worker_env)}"
+    worker_env.setenv("WAGW_MEDIA_BUCKET", name)
+    get_settings.cache_clear()
+    aws.reset_clients()
+    aws.s3().create_bucket(Bucket=name)
+    try:
+        yield name
+    finally:
+        for item in aws.s3().list_objects_v2(Bucket=name).get("Contents", []):
+            aws.s3().delete_object(Bucket=name, Key=item["Key"])
+        aws.s3().delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+async def worker(
+    worker_env: pytest.MonkeyPatch, media_bucket: str, host: SharedBrowserHost, workers: list[Worker]
+) -> AsyncIterator[Worker]:
+    worker_env.setenv("WAGW_AUTH_STRATEGY", "context")
+    worker_env.setenv("WAGW_ALLOW_LOCAL_WEBHOOKS", "true")  # the media host is on 127.0.0.1 (dev only)
+    worker_env.setenv(
+        "WAGW_MEDIA_MAX_BYTES",
+        '{"image": 100000, "video": 100000, "audio": 100000, "voice": 100000, "sticker": 100000, "document": 200000}',
+    )
+    get_settings.cache_clear()
+    started = Worker(get_settings(), host=host, health_port=None)
+    workers.append(started)
+    await started.start()
+    yield started
+
+
+def send(sid: str, client_id: str, to: str, **content: Any) -> SendMessageCommand:
+    return SendMessageCommand(
+        session_id=sid,
+        message_id=f"msg_{client_id}",
+        client_message_id=client_id,
+        to=to,
+        content=OutgoingContent.model_validate(content),
+    )
+
+
+async def sent_messages(sim: SimulatorServer) -> dict[str, Any]:
+    async with httpx.AsyncClient() as http:
+        return dict((await http.get(sim.url + "control/sent", params={"phone": PHONE})).json())
+
+
+async def test_every_type_goes_out_once_with_its_media_and_parts(
+    redis: Redis, worker: Worker, sim: SimulatorServer, stub: IngestStub, media_server: MediaServer
+) -> None:
+    sid = await new_session(redis, "msg_types")
+    await scan_latest_qr(stub, sim, sid, PHONE)
+    await stub.wait_for(lambda: "ready" in stub.statuses(sid), 20, "ready")
+    # Given an upload in the media bucket, and a message from the contact to react to and quote
+    pdf = b"%PDF-1.4\n% wa-gateway test\n" + bytes(range(256)) * 4
+    upload = MediaRecord(
+        id="med_" + "0" * 26,
+        workspace_id="ws_test",
+        source="upload",
+        mimetype="application/pdf",
+        size=len(pdf),
+        filename="invoice.pdf",
+        s3_key=media_store.object_key("ws_test", "med_" + "0" * 26),
+    )
+    await media_store.save(redis, upload)
+    await media_store.write(upload, pdf)
+    inbound = await control(sim, "inbound", phone=PHONE, sender=f"{CONTACT}@c.us", body="my order?", id="MSGIN01")
+    await stub.wait_for(lambda: stub.select("message.received", sid), 20, "the contact's message")
+    # When the tenant sends one of each type
+    commands = [
+        send(sid, "img", CONTACT, type="image", text="the product", media={"url": f"{media_server.url}/moved"}),
+        send(sid, "doc", CONTACT, type="document", media={"media_id": upload.id}),
+        send(
+            sid, "ptt", CONTACT, type="voice", media={"url": f"{media_server.url}/photo.png", "mimetype": "audio/ogg"}
+        ),
+        send(sid, "loc", CONTACT, type="location", location={"latitude": -6.2, "longitude": 106.8, "name": "Shop"}),
+        send(sid, "vcf", CONTACT, type="contact", contact={"name": "Support", "phone": "6281100000999"}),
+        send(sid, "rct", CONTACT, type="reaction", reaction={"message_id": inbound["id"], "emoji": "👍"}),
+        send(sid, "rpl", GROUP, type="text", text="@15550012099 done", reply_to=inbound["id"], mentions=[CONTACT]),
+    ]
+    for command in commands:
+        await enqueue_command(redis, command)
+    # Then each is reported sent once, with its type
+    events = await stub.wait_for(
+        lambda: len(stub.select("message.sent", sid)) == 7 and stub.select("message.sent", sid),
+        30,
+        "seven message.sent",
+    )
+    kinds = {e["data"]["client_message_id"]: e["data"]["kind"] for e in events}
+    assert kinds == {
+        "img": "image",
+        "doc": "document",
+        "ptt": "voice",
+        "loc": "location",
+        "vcf": "contact",
+        "rct": "reaction",
+        "rpl": "text",
+    }
+    assert not stub.select("message.failed", sid)
+    # And WhatsApp received each once, with the bytes, caption, quote, mentions, location and contact card
+    sent = await sent_messages(sim)
+    by_type = {m["type"]: m for m in sent["messages"]}
+    assert by_type["image"]["media"]["sha256"] == hashlib.sha256(png()).hexdigest()
+    assert by_type["image"]["caption"] == "the product" and by_type["image"]["media"]["mimetype"] == "image/png"
+    assert by_type["document"]["media"]["sha256"] == hashlib.sha256(pdf).hexdigest()
+    assert by_type["document"]["media"]["filename"] == "invoice.pdf"
+    assert by_type["ptt"]["media"]["mimetype"] == "audio/ogg"
+    assert by_type["location"]["location"]["lat"] == -6.2 and by_type["location"]["location"]["loc"] == "Shop"
+    assert "waid=6281100000999" in by_type["vcard"]["body"] and by_type["vcard"]["vcard_name"] == "Support"
+    assert by_type["chat"]["quoted"] == inbound["id"] and by_type["chat"]["mentions"] == [f"{CONTACT}@c.us"]
+    assert sent["reactions"] == [{"phone": PHONE, "target": inbound["id"], "emoji": "👍"}]
+    assert all(m["sends"] == 1 for m in sent["messages"])
+
+
+async def test_media_that_cannot_be_had_fails_the_send_with_the_reason(
+    redis: Redis, worker: Worker, sim: SimulatorServer, stub: IngestStub, media_server: MediaServer
+) -> None:
+    sid = await new_session(redis, "msg_bad_media")
+    await scan_latest_qr(stub, sim, sid, "15550012002")
+    await stub.wait_for(lambda: "ready" in stub.statuses(sid), 20, "ready")
+    # When the tenant sends media over the type's limit, from a missing URL, a missing upload, and quotes nothing
+    for command in (
+        send(sid, "big", CONTACT, type="image", media={"url": f"{media_server.url}/big.pdf"}),
+        send(sid, "gone", CONTACT, type="document", media={"url": f"{media_server.url}/nothing.pdf"}),
+        send(sid, "noup", CONTACT, type="document", media={"media_id": "med_" + "1" * 26}),
+        send(sid, "noq", CONTACT, type="text", text="re", reply_to=f"false_{CONTACT}@c.us_NOSUCHMSG"),
+    ):
+        await enqueue_command(redis, command)
+    # Then each is message.failed with a reason that says why, and nothing reached WhatsApp
+    failed = await stub.wait_for(
+        lambda: len(stub.select("message.failed", sid)) == 4 and stub.select("message.failed", sid), 30, "four failures"
+    )
+    reasons = {e["data"]["client_message_id"]: e["data"]["reason"] for e in failed}
+    assert reasons["big"].startswith("media_too_large: ")
+    assert reasons["gone"].startswith("media_fetch_failed: ") and "404" in reasons["gone"]
+    assert reasons["noup"].startswith("media_not_found: ")
+    assert reasons["noq"].startswith("send_failed: ") and "not found" in reasons["noq"]
+    assert not stub.select("message.sent", sid)
+    async with httpx.AsyncClient() as http:
+        mine = (await http.get(sim.url + "control/sent", params={"phone": "15550012002"})).json()["messages"]
+    assert mine == []
