@@ -45,6 +45,46 @@ class PostStats:
     dead_lettered: int = 0
 
 
+@dataclass(frozen=True)
+class Unconfirmed:
+    session_id: str
+    fence: int
+    event_type: str
+    event_json: str
+
+
+class UnconfirmedEvents:
+    """Events written to this worker's outbox that ingest has not confirmed yet.
+
+    Redis replicates asynchronously: a failover can lose the outbox entries of the last second, which no one would
+    then post. Kept here (in memory, bounded) until the poster has a final outcome for them, they are written again
+    after Redis comes back from any outage; those that were not lost are posted twice under the same event id and
+    ingest drops the repeat.
+    """
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.limit = limit
+        self.events: dict[str, Unconfirmed] = {}  # insertion-ordered: oldest first
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def written(self, event_id: str, session_id: str, fence: int, event_type: str, event_json: str) -> None:
+        self.events[event_id] = Unconfirmed(session_id, fence, event_type, event_json)
+        if len(self.events) > self.limit:
+            del self.events[next(iter(self.events))]
+            self.evicted += 1
+
+    def confirmed(self, event_ids: list[str]) -> None:
+        for event_id in event_ids:
+            self.events.pop(event_id, None)
+
+    def take(self) -> list[Unconfirmed]:
+        taken, self.events = list(self.events.values()), {}
+        return taken
+
+
 @dataclass
 class OutboxPoster:
     redis: Redis
@@ -57,6 +97,7 @@ class OutboxPoster:
     not_before: dict[str, float] = field(default_factory=dict)  # entry id -> monotonic time (throttled)
     failures: int = 0
     stats: PostStats = field(default_factory=PostStats)
+    unconfirmed: UnconfirmedEvents | None = None
 
     async def depth(self) -> int:
         return int(await self.redis.xlen(self.stream))
@@ -132,6 +173,9 @@ class OutboxPoster:
         if done:
             await self.redis.xdel(self.stream, *done)
             self.stats.posted += len(done)
+            if self.unconfirmed is not None:
+                finished = set(done)
+                self.unconfirmed.confirmed([event.id for entry_id, event in due if entry_id in finished])
         return None
 
     async def _dead_letter(self, entry_id: str, payload: str, reason: str) -> None:
@@ -140,6 +184,9 @@ class OutboxPoster:
             pipe.xdel(self.stream, entry_id)
             await pipe.execute()
         self.stats.dead_lettered += 1
+        if self.unconfirmed is not None:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                self.unconfirmed.confirmed([str(json.loads(payload)["id"])])
 
     async def run(self, wake: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
         while stop is None or not stop.is_set():

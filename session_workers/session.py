@@ -630,6 +630,8 @@ class BrowserSession(SessionBase):
                 raise
             logger.warning("outbox unreachable; event spooled", extra={"session_id": self.id, "error": repr(exc)})
             return True
+        if result:  # kept until ingest confirms it: a failover may lose the outbox's last writes
+            self.worker.unconfirmed.written(event.id, self.id, self.lease.fence, event.type, payload)
         self.worker.outbox_wake.set()
         return result
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import random
 import secrets
@@ -28,7 +29,7 @@ from session_workers.auth import AuthStore
 from session_workers.browser import BrowserHost, make_host
 from session_workers.health import HealthServer
 from session_workers.metrics import WorkerMetrics, browser_pss_bytes
-from session_workers.outbox import OutboxPoster, poster_for
+from session_workers.outbox import OutboxPoster, UnconfirmedEvents, poster_for
 from session_workers.ownership import FencedOff, Lease, Ownership
 from session_workers.session import BrowserSession, SessionBase
 from session_workers.spool import EventSpool
@@ -73,6 +74,8 @@ class Worker:
         # Events taken from pages while Redis is unreachable wait here (on local disk) for the outbox.
         self.spool = EventSpool((spool_dir or DEFAULT_SPOOL_DIR) / f"{self.worker_id}.jsonl")
         self.spool_wake = asyncio.Event()
+        self.unconfirmed = UnconfirmedEvents()
+        self.redis_run_id: str | None = None  # the Redis server's identity: it changes on a failover or a restart
         self.sessions: dict[str, SessionBase] = {}
         self.metrics = WorkerMetrics()
         self.outbox_wake = asyncio.Event()
@@ -135,6 +138,7 @@ class Worker:
             self.settings.outbox_batch_size,
             self.settings.outbox_backoff_max_seconds,
         )
+        self.poster.unconfirmed = self.unconfirmed
         if self._host is None and self._own_host:
             self._host = make_host(self.settings)
         if self._host is not None:
@@ -261,6 +265,10 @@ class Worker:
             return False
         appended = await self.ownership.hand_over(entries)
         self.spool.done(entries, next_offset)
+        for entry in entries:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                event_id = str(json.loads(entry.event_json)["id"])
+                self.unconfirmed.written(event_id, entry.session_id, entry.fence, entry.kind, entry.event_json)
         self.outbox_wake.set()
         logger.info("spooled events handed to the outbox", extra={"events": len(entries), "appended": appended})
         return True
@@ -278,6 +286,23 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
                     await self.spool_wake.wait()
+
+    def _check_redis_identity(self, run_id: str) -> None:
+        """A new server (a replica promoted at failover, or a restart from persistence) may lack the last writes."""
+        if self.redis_run_id is not None and run_id != self.redis_run_id:
+            logger.warning("redis is a new server (failover or restart)", extra={"run_id": run_id})
+            self._rewrite_unconfirmed()
+        self.redis_run_id = run_id
+
+    def _rewrite_unconfirmed(self) -> None:
+        """Write again every event ingest has not confirmed: the new server may have lost the outbox's last writes
+        (a repeat of one that survived is dropped at ingest by its id)."""
+        taken = self.unconfirmed.take()
+        for event in taken:
+            self.spool.add(event.session_id, event.fence, event.event_type, event.event_json)
+        if taken:
+            logger.info("redis is back: unconfirmed events written again", extra={"events": len(taken)})
+            self.spool_wake.set()
 
     async def _flush_spool(self, deadline: float) -> None:
         while self.spool and time.monotonic() < deadline:
@@ -300,7 +325,9 @@ class Worker:
                     "draining": int(self.draining),
                 },
             )
-            await pipe.execute()
+            pipe.info("server")
+            server: Any = (await pipe.execute())[-1]
+        self._check_redis_identity(str(server.get("run_id", "")))
         sessions = list(self.sessions.values())
         results = await self.ownership.renew([s.lease for s in sessions])
         for session, renewed in zip(sessions, results, strict=True):

@@ -155,3 +155,39 @@ async def test_a_command_read_by_a_lost_reply_is_still_sent_by_the_live_owner(
     await eventually(lambda: list(driver.sent.values()) == ["hello"], 15, "the stranded command sent")
     await stub.wait_for(lambda: stub.select("message.sent", session.id), 15, "message.sent")
     assert not await outage_env.xpending_range(stream, COMMANDS_GROUP, min="-", max="+", count=10)
+
+
+async def test_events_whose_outbox_entries_a_redis_restart_lost_are_written_again(
+    worker_env: pytest.MonkeyPatch, stub: IngestStub, workers: list[Worker], tmp_path: Path
+) -> None:
+    # Given a worker driving a session on a redis-server with a snapshot, and ingest failing for a few seconds
+    server = start_redis(workdir=tmp_path / "redis")
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    worker_env.setenv("WAGW_REDIS_URL", server.url)
+    get_settings.cache_clear()
+    client = Redis.from_url(server.url, decode_responses=True)
+    try:
+        session = await driving(client, workers, tmp_path, "sess_restart")
+        await client.save()
+        stub.fail_next(4, 503, retry_after=1.5)
+        # When the page hands over two messages (written to the outbox, not yet posted) and Redis then restarts
+        # from its snapshot, without them (as a failover loses the last writes)
+        for index in range(2):
+            session._page_event("message", message(index))
+        outbox = keys.outbox(session.worker.worker_id)
+        await eventually(lambda: _xlen(client, outbox, 2), 10, "both in the outbox")
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait(10)
+        server = start_redis(port, tmp_path / "redis")
+        # Then both still reach ingest
+        bodies = {"during the outage 0", "during the outage 1"}
+        await stub.wait_for(
+            lambda: bodies <= {e["data"]["body"] for e in stub.select("message.received")}, 30, "both messages"
+        )
+    finally:
+        await client.aclose()
+        server.stop()
+
+
+async def _xlen(client: Redis, stream: str, at_least: int) -> bool:
+    return int(await client.xlen(stream)) >= at_least
