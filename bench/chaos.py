@@ -40,6 +40,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from bench.common import LoadSampler
 from session_workers.metrics import descendants
 from session_workers.simulator import SimulatorServer
+from shared import aws
 from shared import redis_keys as keys
 from shared.delivery.queue import delivery_id_for
 from shared.settings import DEV_ADMIN_KEY, default_throttle_limits
@@ -546,6 +547,11 @@ class Tracer:
         in_schedule = self.redis.zscore(keys.retry_schedule(), delivery_id)
         dead = self.redis.exists(keys.dead_letter(delivery_id))
         parts = [f"delivery {delivery_id}: state {state or 'none'}"]
+        if state.get("status") == "pending" and int(state.get("finished", 0)) < int(state.get("attempt", 0)):
+            parts.append(
+                "an attempt began but never finished (a deliver invocation failed): the queue shows its message "
+                "again after the visibility timeout"
+            )
         if in_schedule is not None:
             parts.append(f"in the retry schedule (due in {(in_schedule / 1000 - time.time()):.0f} s)")
         if dead:
@@ -795,6 +801,7 @@ def report(
         f"sessions at the end: {Counter(final.values())}; new QR codes {new_qrs}; bad signatures "
         f"{receiver.bad_signatures}; webhook requests failed on purpose {receiver.failed_on_purpose}"
     )
+    print(f"queues: {queue_depths()}")
     stops = timeline.of_kind("kill")
     print(f"worker stops: {len(stops)}; redis pauses: {len(chaos.redis_returns)}")
 
@@ -828,6 +835,20 @@ def report(
         and new_qrs == 0
     )
     print("RESULT:", "PASS" if ok else "FAIL")
+
+
+def queue_depths() -> str:
+    names = (
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    )
+    parts = []
+    for label, url in (("deliveries", aws.deliveries_queue_url()), ("DLQ", aws.deliveries_dlq_url())):
+        attributes = aws.sqs().get_queue_attributes(QueueUrl=url, AttributeNames=list(names))["Attributes"]
+        visible, invisible, delayed = (attributes.get(n, "?") for n in names)
+        parts.append(f"{label} {visible} visible, {invisible} in flight, {delayed} delayed")
+    return "; ".join(parts)
 
 
 def send_delays_after_redis(
