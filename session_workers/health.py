@@ -1,4 +1,10 @@
-"""`/healthz`, `/readyz` and `/metrics` on a small HTTP port (the ECS health check and a scrape target)."""
+"""`/healthz`, `/readyz` and `/metrics` on a small HTTP port (the ECS health check and a scrape target).
+
+`/healthz` is liveness, what ECS's container health check asks (three failures replace the task): the process
+answers and its browser responds. Redis plays no part in it: a Multi-AZ failover can leave Redis unreachable for a
+minute or more, and a liveness that failed on that would replace every worker at once and hand every session over
+in the middle of the failover. Redis trouble shows in `/readyz` (503 while heartbeats fail) and in the log instead.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,47 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from session_workers.browser import BrowserHost, SharedBrowserHost
+
 Probe = Callable[[], Awaitable[tuple[int, str]]]
+# Inside the ECS check's own 3 s request timeout (infra/components/workers.py), so a hung browser reads as a 503
+# rather than as a check that timed out without saying why.
+BROWSER_RESPONSE_SECONDS = 2.0
+
+
+async def ping_browser(host: BrowserHost) -> None:
+    """One round trip to the browser. The shared browser (context strategy) answers CDP `Browser.getVersion`; with
+    a browser per session (profile strategy) each session watches its own, and the round trip goes to the
+    Playwright driver that launches them."""
+    if isinstance(host, SharedBrowserHost):
+        browser = host.browser
+        if browser is None or not browser.is_connected():
+            raise ConnectionError("browser disconnected")
+        cdp = await browser.new_browser_cdp_session()
+        try:
+            await cdp.send("Browser.getVersion")
+        finally:
+            await cdp.detach()
+        return
+    if not host.connected:
+        raise ConnectionError("playwright driver not running")
+    request = await (await host.playwright()).request.new_context()
+    await request.dispose()
+
+
+async def liveness(host: BrowserHost | None) -> tuple[int, str]:
+    """200 when the browser answers within BROWSER_RESPONSE_SECONDS (no host: sessions bring their own)."""
+    if host is None:
+        return 200, "alive\n"
+    try:
+        async with asyncio.timeout(BROWSER_RESPONSE_SECONDS):
+            await ping_browser(host)
+    except TimeoutError:
+        return 503, f"browser did not answer within {BROWSER_RESPONSE_SECONDS:g} s\n"
+    except Exception as exc:
+        return 503, f"browser not responding: {exc!r}\n"
+    return 200, "alive\n"
+
 
 REASONS = {200: "OK", 404: "Not Found", 503: "Service Unavailable", 500: "Internal Server Error"}
 

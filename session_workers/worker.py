@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from session_workers.auth import AuthStore
 from session_workers.browser import BrowserHost, make_host
-from session_workers.health import HealthServer
+from session_workers.health import HealthServer, liveness
 from session_workers.metrics import WorkerMetrics, browser_pss_bytes
 from session_workers.outbox import OutboxPoster, UnconfirmedEvents, poster_for
 from session_workers.ownership import FencedOff, Lease, Ownership
@@ -557,10 +557,8 @@ class Worker:
                 logger.warning("metrics publish failed", extra={"error": repr(exc)})
 
     async def _healthz(self) -> tuple[int, str]:
-        stale = time.monotonic() - self.heartbeat_ok_at > max(30.0, 5 * self.ttl_s)
-        if stale:
-            return 503, "redis unreachable for too long\n"
-        return 200, "ok\n"
+        # Liveness only (process and browser), never Redis: see session_workers/health.py.
+        return await liveness(self._host)
 
     async def _readyz(self) -> tuple[int, str]:
         if not self.started or self.draining:

@@ -1,7 +1,8 @@
 """Session workers: an ECS cluster and a Fargate service built from `session_workers/Dockerfile`.
 
 Contract with the worker (see docs/deploy.md):
-- command `python -m session_workers`; health at `GET http://127.0.0.1:8090/healthz` (2xx when healthy);
+- command `python -m session_workers`; liveness at `GET http://127.0.0.1:8090/healthz` (2xx while the process
+  and its browser answer; never fails on Redis, so a slow Redis failover does not get every task replaced);
 - on SIGTERM it hands its sessions over within the stop timeout (120 s, Fargate's maximum);
 - it holds at most `WAGW_WORKER_CAPACITY` sessions (`sessions_per_task` in cdk.json);
 - it publishes `ActiveSessions` (sessions it holds now) about once a minute as a Powertools/EMF metric in the
