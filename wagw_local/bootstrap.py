@@ -36,11 +36,13 @@ def create_queues() -> tuple[str, str]:
 
 
 def create_bucket() -> str:
+    """The auth-archive bucket and the media bucket (as the CDK app makes them); returns the auth bucket's name."""
     settings = get_settings()
     client = aws.s3()
     existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
-    if settings.auth_bucket not in existing:
-        client.create_bucket(Bucket=settings.auth_bucket)
+    for name in (settings.auth_bucket, settings.media_bucket):
+        if name not in existing:
+            client.create_bucket(Bucket=name)
     return settings.auth_bucket
 
 

@@ -4,11 +4,7 @@ URL from a real local HTTP server and by upload from the media bucket (LocalStac
 from __future__ import annotations
 
 import hashlib
-import struct
-import threading
-import zlib
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -25,60 +21,13 @@ from shared.outgoing import OutgoingContent
 from shared.settings import get_settings
 from shared.store import media as media_store
 from shared.store.media import MediaRecord
+from tests.fixtures.media import MediaServer, png
 from tests.integration.session_workers.conftest import control, new_session, scan_latest_qr
 
 pytestmark = pytest.mark.browser
 PHONE = "15550012001"
 CONTACT = "15550012099"
 GROUP = "120363000000000088@g.us"
-
-
-def png(width: int = 8, height: int = 8) -> bytes:
-    """A real PNG (one colour), made here so the test ships no binary."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + b"\xff\x80\x00" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
-
-class MediaServer:
-    """Serves bytes by path on 127.0.0.1 (a tenant's media host); `/big` is larger than any limit it is given."""
-
-    def __init__(self, files: dict[str, tuple[bytes, str]]) -> None:
-        served = files
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/moved":
-                    self.send_response(302)
-                    self.send_header("Location", "/photo.png")
-                    self.end_headers()
-                    return
-                found = served.get(self.path)
-                if found is None:
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                body, mimetype = found
-                self.send_response(200)
-                self.send_header("Content-Type", mimetype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
