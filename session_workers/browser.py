@@ -1,7 +1,10 @@
 """Where sessions live in Chromium, by auth strategy.
 
-- `context`: one browser per worker, a context per session; auth is `storage_state(indexed_db=True)` (JSON).
-  Densest, but Playwright's storage state drops CryptoKey, Blob and DataView values (they come back as `{}`).
+- `context`: one browser per worker, a context per session. Auth is the page's own storage captured in the page
+  (js/capture_page_state.js: every IndexedDB database, store and record, CryptoKeys as JWK, Blobs, buffers, typed
+  arrays, DataViews, Dates..., and localStorage) plus the context's cookies, restored into a fresh context on a
+  blank page of the same origin before the site loads. The WebCrypto wrapper (js/webcrypto_wrapper.js, an init
+  script) makes the keys the page creates exportable underneath while the page still sees them non-extractable.
 - `profile`: a persistent profile (its own browser process) per session; auth is a tar of the profile's
   IndexedDB, Local Storage and cookie files, so everything comes back bit for bit, CryptoKeys included.
 """
@@ -18,11 +21,26 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+from playwright.async_api import Browser, BrowserContext, CDPSession, Page, Playwright, Route, async_playwright
 
 from shared.observability import logger
 from shared.settings import Settings
+
+JS_DIR = Path(__file__).parent / "js"
+PAGE_STATE_FORMAT = "wagw-context/1"
+RESTORE_PATH = "/__wagw_restore__"
+ISOLATED_WORLD = "wagw-capture"
+
+
+def _js(name: str) -> str:
+    return (JS_DIR / name).read_text()
+
+
+WEBCRYPTO_WRAPPER_JS = _js("webcrypto_wrapper.js")
+CAPTURE_JS = _js("capture_page_state.js")
+RESTORE_JS = _js("restore_page_state.js")
 
 PROFILE_PARTS = ("Default/IndexedDB", "Default/Local Storage", "Default/Cookies", "Default/Cookies-journal")
 SKIP_FILES = {"LOCK"}
@@ -106,10 +124,97 @@ class BrowserHost(ABC):
 
 
 # --- context strategy ---------------------------------------------------------------------------------
+class LegacyArchive(Exception):
+    """A `context` archive in Playwright's storage-state form (before in-page capture): its CryptoKeys are lost."""
+
+
+def context_archive(origin: str, page_state: str, cookies: list[Any], lost_keys: int) -> bytes:
+    """The `context` archive: a small JSON header line, then the page state (JSON) as captured in the page."""
+    header = {"format": PAGE_STATE_FORMAT, "origin": origin, "lost_keys": lost_keys, "cookies": cookies}
+    return json.dumps(header, sort_keys=True, separators=(",", ":")).encode() + b"\n" + page_state.encode()
+
+
+def parse_context_archive(archive: bytes) -> tuple[dict[str, Any], str]:
+    """(header, page-state JSON); raises LegacyArchive for a storage-state archive of the earlier format."""
+    first, _, rest = archive.partition(b"\n")
+    header = json.loads(first)
+    if not isinstance(header, dict) or header.get("format") != PAGE_STATE_FORMAT:
+        raise LegacyArchive("storage-state archive from before in-page capture: its CryptoKeys were not kept")
+    return header, rest.decode()
+
+
 class ContextSession(SessionBrowser):
+    def __init__(self, context: BrowserContext, session_id: str) -> None:
+        super().__init__(context)
+        self.session_id = session_id
+        self.lost_keys = 0  # keys the last capture could not export (see `snapshot`)
+        self._world: tuple[Page, CDPSession, int] | None = None
+
     async def snapshot(self) -> bytes:
-        state = await self.context.storage_state(indexed_db=True)
-        return json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+        """Capture the page's storage in an isolated world (the page's scripts neither see nor alter it)."""
+        if self.page is None or self.page.is_closed():
+            raise RuntimeError("no page to capture")
+        captured = await self._evaluate_isolated(CAPTURE_JS)
+        if captured["lostKeys"] and not self.lost_keys:
+            logger.warning(
+                "this session holds CryptoKeys that cannot be exported (linked before the WebCrypto wrapper, or the "
+                "wrapper is off): its archive is marked and moving it needs a new QR scan or the profile strategy",
+                extra={"session_id": self.session_id, "lost_keys": captured["lostKeys"]},
+            )
+        self.lost_keys = int(captured["lostKeys"])
+        cookies = await self.context.cookies()
+        return context_archive(captured["origin"], captured["state"], list(cookies), self.lost_keys)
+
+    async def _evaluate_isolated(self, expression: str) -> Any:
+        for attempt in range(2):
+            _, cdp, world = await self._isolated_world()
+            call = {"expression": f"({expression})()", "contextId": world, "awaitPromise": True, "returnByValue": True}
+            try:
+                reply = await cdp.send("Runtime.evaluate", call)
+            except Exception:
+                self._world = None  # the page navigated or reloaded: its world went with it
+                if attempt:
+                    raise
+                continue
+            if "exceptionDetails" in reply:
+                raise RuntimeError(f"page state capture failed: {reply['exceptionDetails'].get('text')}")
+            return reply["result"]["value"]
+        raise AssertionError("unreachable")
+
+    async def _isolated_world(self) -> tuple[Page, CDPSession, int]:
+        assert self.page is not None
+        if self._world is not None and self._world[0] is self.page:
+            return self._world
+        cdp = await self.context.new_cdp_session(self.page)
+        tree = await cdp.send("Page.getFrameTree")
+        world = await cdp.send(
+            "Page.createIsolatedWorld", {"frameId": tree["frameTree"]["frame"]["id"], "worldName": ISOLATED_WORLD}
+        )
+        self._world = (self.page, cdp, int(world["executionContextId"]))
+        return self._world
+
+
+async def restore_page_state(context: BrowserContext, header: dict[str, Any], page_state: str) -> dict[str, Any]:
+    """Write the archived storage into `context` from a blank page of the same origin, before the site loads."""
+    origin = header.get("origin")
+    if not isinstance(origin, str) or not origin.startswith(("http://", "https://")):
+        raise ValueError("context archive without an http(s) origin")
+    url = origin + RESTORE_PATH
+
+    async def blank(route: Route) -> None:
+        await route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>restore</title>")
+
+    await context.route(url, blank)
+    page = await context.new_page()
+    try:
+        await page.goto(url)
+        counts: dict[str, Any] = await page.evaluate(RESTORE_JS, page_state)
+    finally:
+        await page.close()
+        await context.unroute(url, blank)
+    if header.get("cookies"):
+        await context.add_cookies(header["cookies"])
+    return counts
 
 
 class SharedBrowserHost(BrowserHost):
@@ -148,9 +253,29 @@ class SharedBrowserHost(BrowserHost):
     async def open(self, session_id: str, archive: bytes | None, on_gone: Callable[[], None]) -> SessionBrowser:
         if self.browser is None or not self.browser.is_connected():
             raise RuntimeError("the browser is not running")
-        state = json.loads(archive) if archive else None
-        context = await self.browser.new_context(storage_state=state, user_agent=self.settings.user_agent)
-        return ContextSession(context)
+        header, page_state, legacy_state = None, None, None
+        if archive:
+            try:
+                header, page_state = parse_context_archive(archive)
+            except LegacyArchive as exc:
+                legacy_state = json.loads(archive)
+                logger.warning(f"{exc}; a new QR scan is needed", extra={"session_id": session_id})
+        context = await self.browser.new_context(storage_state=legacy_state, user_agent=self.settings.user_agent)
+        if self.settings.context_exportable_keys:
+            await context.add_init_script(script=WEBCRYPTO_WRAPPER_JS)
+        if header is not None and page_state is not None:
+            if header.get("lost_keys"):
+                logger.warning(
+                    "restoring an archive whose CryptoKeys could not be exported: the site will ask for a new login",
+                    extra={"session_id": session_id, "lost_keys": header["lost_keys"]},
+                )
+            try:
+                counts = await restore_page_state(context, header, page_state)
+            except Exception:
+                await context.close()
+                raise
+            logger.debug("page state restored", extra={"session_id": session_id, **counts})
+        return ContextSession(context, session_id)
 
     async def close(self) -> None:
         self._closing = True

@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     chromium_path: str = "/usr/lib/chromium/chromium-headless-shell"
     chromium_args: list[str] = Field(default_factory=lambda: ["--disable-quic", "--disable-dev-shm-usage"])
     auth_strategy: Literal["profile", "context"] = "profile"
+    # context strategy: the WebCrypto wrapper that lets non-extractable keys be archived (docs/session-workers.md)
+    context_exportable_keys: bool = True
+    auth_kms_key_id: str | None = None  # KMS key (id, ARN or alias) that encrypts auth archives (envelope)
     auth_backup_interval_seconds: float = Field(default=60.0, gt=0)
     auth_inline_max_bytes: int = Field(default=512 * 1024, ge=0)  # larger archives go to S3 (auth_bucket)
     profiles_dir: str | None = None  # where `profile` keeps live profiles; None: a temporary directory

@@ -24,6 +24,10 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 _LOCALSTACK_BOOT = """
 import os, runpy
 import localstack.services.s3.provider as s3_provider
+import uuid
+# LocalStack 4.13's KMS names key material with uuid5(namespace, <bytes>), which only Python >= 3.12 accepts.
+_uuid5 = uuid.uuid5
+uuid.uuid5 = lambda namespace, name: _uuid5(namespace, name.decode("latin-1") if isinstance(name, bytes) else name)
 s3_provider.DEFAULT_S3_TMP_DIR = os.environ["WAGW_S3_TMP_DIR"]
 runpy.run_module("localstack.runtime.main", run_name="__main__")
 """

@@ -7,10 +7,9 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-import zstandard
 from redis.asyncio import Redis
 
-from session_workers.browser import SharedBrowserHost
+from session_workers.browser import SharedBrowserHost, parse_context_archive
 from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
 from session_workers.worker import Worker
@@ -135,46 +134,84 @@ async def test_login_by_pairing_code(redis: Redis, worker: Worker, sim: Simulato
     assert stub.select("session.status", sid)[-1]["data"]["phone"] == "15550000202"
 
 
-async def test_context_strategy_loses_the_cryptokey_and_needs_a_new_scan(
+async def test_context_strategy_restores_the_session_on_another_worker_without_a_new_scan(
     redis: Redis, worker: Worker, host: SharedBrowserHost, sim: SimulatorServer, stub: IngestStub
 ) -> None:
     phone = "15550000303"
-    sid = await new_session(redis, "sess_ctxloss")
+    sid = await new_session(redis, "sess_ctxmove")
     await scan_latest_qr(stub, sim, sid, phone)
     await stub.wait_for(lambda: "ready" in stub.statuses(sid), 20, "ready")
-    # When the worker stops gracefully (auth saved with storage_state(indexed_db=True)) and another restores it
+    # When the worker stops gracefully (the page's storage captured in the page) and another worker takes over
     await worker.stop()
-    binary = Redis.from_url(get_settings().redis_url)
-    raw = await binary.hget(keys.session_auth(sid), "data")
-    await binary.aclose()
-    assert raw is not None
-    state = json.loads(zstandard.ZstdDecompressor().decompress(raw))
-    # Then the archive kept the localStorage token, but the IndexedDB record's CryptoKey came back as {}
-    origins = {o["origin"]: o for o in state["origins"]}
-    origin = next(iter(origins.values()))
-    assert any(item["name"] == "WASecretBundle" for item in origin["localStorage"])
-    record = next(
-        r
-        for db in origin["indexedDB"]
-        if db["name"] == "wawc"
-        for store in db["stores"]
-        for r in store["records"]
-        if r["key"] == "auth"
-    )
-    fields = {f["k"]: f["v"] for f in record["valueEncoded"]["o"]}  # Playwright's serialised form
-    assert fields["device_id"].startswith("dev_")
-    assert fields["key"]["o"] == []  # the non-extractable CryptoKey was saved as an empty object
+    archive = await worker.auth.load(sid)
+    assert archive is not None and archive.strategy == "context"
+    header, state = parse_context_archive(archive.raw)
+    # Then the archive holds the page's keys (none lost) and every database the page keeps
+    assert header["lost_keys"] == 0
+    databases = {db["name"] for db in json.loads(state)["indexedDB"]}
+    assert {"wawc", "model-storage"} <= databases
+    before = (await sim_state(sim))["stats"]
     qrs_before = len(stub.select("session.qr", sid))
-    failed_before = (await sim_state(sim))["stats"]["failed_logins"]
     second = Worker(get_settings(), host=host, health_port=None)
     await second.start()
     try:
-        # And the restored page cannot log in: it shows a QR code again
-        await stub.wait_for(lambda: len(stub.select("session.qr", sid)) > qrs_before, 20, "a new QR")
-        assert stub.statuses(sid).count("ready") == 1
-        assert (await sim_state(sim))["stats"]["failed_logins"] == failed_before  # it never got to sign
+        # And the restored page decrypts its sealed token with the restored key and logs in: ready, no new QR
+        await stub.wait_for(lambda: stub.statuses(sid).count("ready") >= 2, 20, "ready on the second worker")
+        assert len(stub.select("session.qr", sid)) == qrs_before
+        after = (await sim_state(sim))["stats"]
+        assert after["restore_failures"] == before["restore_failures"]
+        assert after["failed_logins"] == before["failed_logins"] and after["conflicts"] == before["conflicts"]
+        assert after["logins"] == before["logins"] + 1
     finally:
         await second.stop()
+
+
+async def test_an_archive_from_before_in_page_capture_says_so_and_the_page_asks_for_a_scan(
+    host: SharedBrowserHost, sim: SimulatorServer
+) -> None:
+    # Given a storage-state archive of the earlier format, whose CryptoKey was saved as {} (Playwright loses it)
+    origin = sim.url.rstrip("/")
+    auth = {"device_id": "dev_old", "key": {}, "linked_at": 1}
+    legacy = {
+        "cookies": [],
+        "origins": [
+            {
+                "origin": origin,
+                "localStorage": [{"name": "WASecretBundle", "value": json.dumps({"device_id": "dev_old"})}],
+                "indexedDB": [
+                    {
+                        "name": "wawc",
+                        "version": 2,
+                        "stores": [
+                            {
+                                "name": "user",
+                                "autoIncrement": False,
+                                "indexes": [],
+                                "records": [{"key": "auth", "value": auth}],
+                            },
+                            {"name": "messages", "autoIncrement": False, "indexes": [], "records": []},
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    failures_before = (await sim_state(sim))["stats"]["restore_failures"]
+    # When a worker opens it
+    session = await host.open("sess_legacy", json.dumps(legacy).encode(), on_gone=lambda: None)
+    try:
+        page = await session.context.new_page()
+        await page.goto(sim.url)
+        # Then the page reports why it cannot use it and shows a QR code, instead of failing silently
+        await eventually(lambda: _restore_failures(sim, failures_before), what="restore failure")
+        reasons = [c["restore_failure"] for c in (await sim_state(sim))["clients"] if c["restore_failure"]]
+        assert "stored key not a CryptoKey (lost in a storage round trip)" in reasons
+    finally:
+        await session.close()
+
+
+async def _restore_failures(sim: SimulatorServer, before: int) -> bool:
+    return bool((await sim_state(sim))["stats"]["restore_failures"] > before)
 
 
 async def test_renderer_crash_reopens_the_page_and_a_crash_loop_fails_the_session(
