@@ -33,7 +33,7 @@ PIP_PLATFORM = "manylinux2014_aarch64"
 PYTHON_VERSION = "3.11"
 
 # Not used by any Lambda: the CLI (typer, rich), the local HTTP server (uvicorn), the browser (playwright).
-NOT_IN_LAMBDA = frozenset({"playwright", "typer", "rich", "uvicorn"})
+NOT_IN_LAMBDA = frozenset({"playwright", "typer", "rich", "uvicorn", "cryptography"})
 
 # Never used: local bundling always succeeds or raises. CDK requires an image in BundlingOptions.
 _UNUSED_IMAGE = DockerImage.from_registry("local-bundling-only")

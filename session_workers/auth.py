@@ -4,6 +4,11 @@
 `saved_at_ms`, and either `data` (the zstd bytes, inline) or `s3_key` (a pointer into `settings.auth_bucket`,
 `auth/<session_id>/<sha256>.zst`, content-addressed so a stale writer never overwrites the live object).
 `keys.auth_index()` is the set of sessions with an archive (cleanup walks it). Writes are fenced.
+
+With `auth_kms_key_id` set, the compressed archive is sealed (session_workers/archive_crypto.py: a KMS data key
+per archive, AES-256-GCM bound to the session id) and the hash also holds `enc`, `edk` (the KMS-encrypted data
+key), `key_arn` and `nonce`; `data` / the S3 object hold only ciphertext. Without a key (local runs) archives are
+stored compressed only, which settings refuse outside `dev`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,15 @@ from typing import Any
 import zstandard
 from redis.asyncio import Redis
 
+from session_workers.archive_crypto import (
+    ENVELOPE,
+    ArchiveUnreadable,
+    KeyProvider,
+    KmsKeyProvider,
+    Sealed,
+    open_sealed,
+    seal,
+)
 from session_workers.ownership import FencedOff, Lease
 from shared import redis_keys as keys
 from shared.observability import logger
@@ -35,6 +49,12 @@ class AuthArchive:
     saved_at_ms: int
     stored_bytes: int
     in_s3: bool
+    stale: bool = False  # not sealed, or sealed under a key that is no longer the configured one: re-seal on save
+
+    @property
+    def compare_sha(self) -> str:
+        """The digest a session compares its next snapshot with: never equal for a stale archive, so it is saved."""
+        return f"reseal:{self.sha256}" if self.stale else self.sha256
 
 
 def digest(raw: bytes) -> str:
@@ -44,10 +64,12 @@ def digest(raw: bytes) -> str:
 class AuthStore:
     """Reads and writes archives; `redis` must be a client with decode_responses=False (archives are bytes)."""
 
-    def __init__(self, redis: Redis, worker_id: str) -> None:
+    def __init__(self, redis: Redis, worker_id: str, keys_provider: KeyProvider | None = None) -> None:
         self.redis = redis
         self.worker_id = worker_id
         self.settings = get_settings()
+        key_id = self.settings.auth_kms_key_id
+        self.keys: KeyProvider | None = keys_provider or (KmsKeyProvider(key_id) if key_id else None)
 
     async def save(self, lease: Lease, strategy: str, raw: bytes) -> int:
         """Store the archive (fenced); returns the stored (compressed) size."""
@@ -57,9 +79,15 @@ class AuthStore:
             "strategy": strategy,
             "sha256": sha,
             "size": len(raw),
-            "stored": len(compressed),
             "saved_at_ms": now_ms(),
         }
+        if self.keys is not None:
+            sealed = await asyncio.to_thread(seal, self.keys, lease.session_id, strategy, sha, compressed)
+            compressed = sealed.ciphertext
+            fields.update(enc=ENVELOPE, edk=sealed.encrypted_key, key_arn=sealed.key_arn, nonce=sealed.nonce)
+        elif self.settings.env != "dev":
+            raise RuntimeError("auth archives are credentials: set WAGW_AUTH_KMS_KEY_ID outside dev")
+        fields["stored"] = len(compressed)
         s3_key = None
         if len(compressed) > self.settings.auth_inline_max_bytes:
             s3_key = f"{S3_PREFIX}{lease.session_id}/{sha}.zst"
@@ -87,27 +115,52 @@ class AuthStore:
         return len(compressed)
 
     async def load(self, session_id: str) -> AuthArchive | None:
+        """The session's archive, or None. Raises ArchiveUnreadable (status, reason) for one that will not open."""
         fields: dict[Any, Any] = await self.redis.hgetall(keys.session_auth(session_id))  # type: ignore[misc]
         if not fields:
             return None
         text = {k.decode(): v for k, v in fields.items()}
         if b"s3_key" in fields:
-            compressed = await asyncio.to_thread(self._get_s3, text["s3_key"].decode())
+            stored = await asyncio.to_thread(self._get_s3, text["s3_key"].decode())
             in_s3 = True
         else:
-            compressed, in_s3 = text["data"], False
+            stored, in_s3 = text["data"], False
+        strategy, sha = text["strategy"].decode(), text["sha256"].decode()
+        compressed, stale = await self._open(session_id, strategy, sha, text, stored)
         raw = zstandard.ZstdDecompressor().decompress(compressed)
-        if digest(raw) != text["sha256"].decode():
+        if digest(raw) != sha:
             logger.error("auth archive digest mismatch; ignoring it", extra={"session_id": session_id})
             return None
         return AuthArchive(
-            strategy=text["strategy"].decode(),
+            strategy=strategy,
             raw=raw,
-            sha256=text["sha256"].decode(),
+            sha256=sha,
             saved_at_ms=int(text["saved_at_ms"]),
-            stored_bytes=len(compressed),
+            stored_bytes=len(stored),
             in_s3=in_s3,
+            stale=stale,
         )
+
+    async def _open(
+        self, session_id: str, strategy: str, sha: str, text: dict[str, Any], stored: bytes
+    ) -> tuple[bytes, bool]:
+        """(compressed archive, stale): unseal when sealed; stale when it should be re-sealed under the current key."""
+        envelope = text.get("enc")
+        if envelope is None:
+            return stored, self.keys is not None
+        if envelope.decode() != ENVELOPE:
+            raise ArchiveUnreadable(
+                "unknown_envelope", f"archive sealed as {envelope.decode()!r}; this worker reads {ENVELOPE}"
+            )
+        if self.keys is None:
+            raise ArchiveUnreadable(
+                "no_key_configured", "the archive is sealed with KMS but this worker has no WAGW_AUTH_KMS_KEY_ID"
+            )
+        sealed = Sealed(stored, text["edk"], text["key_arn"].decode(), text["nonce"])
+        provider = self.keys
+        compressed = await asyncio.to_thread(open_sealed, provider, session_id, strategy, sha, sealed)
+        current = await asyncio.to_thread(provider.current_key_arn)
+        return compressed, sealed.key_arn != current
 
     async def delete(self, lease: Lease) -> None:
         status, previous = await script(self.redis, "worker_auth_delete")(
