@@ -17,8 +17,10 @@ from shared import redis_keys as keys
 from shared.commands import RequestPairingCodeCommand, SendTextCommand, enqueue_command
 from shared.settings import get_settings
 from tests.integration.session_workers.conftest import control, eventually, new_session, scan_latest_qr, sim_state
+from tests.integration.session_workers.kms import kms_key
 
 pytestmark = pytest.mark.browser
+__all__ = ["kms_key"]
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +137,20 @@ async def test_login_by_pairing_code(redis: Redis, worker: Worker, sim: Simulato
 
 
 async def test_context_strategy_restores_the_session_on_another_worker_without_a_new_scan(
-    redis: Redis, worker: Worker, host: SharedBrowserHost, sim: SimulatorServer, stub: IngestStub
+    redis: Redis,
+    worker_env: pytest.MonkeyPatch,
+    host: SharedBrowserHost,
+    workers: list[Worker],
+    sim: SimulatorServer,
+    stub: IngestStub,
+    kms_key: str,
 ) -> None:
+    worker_env.setenv("WAGW_AUTH_STRATEGY", "context")
+    worker_env.setenv("WAGW_AUTH_KMS_KEY_ID", kms_key)
+    get_settings.cache_clear()
+    worker = Worker(get_settings(), host=host, health_port=None)
+    workers.append(worker)
+    await worker.start()
     phone = "15550000303"
     sid = await new_session(redis, "sess_ctxmove")
     await scan_latest_qr(stub, sim, sid, phone)
@@ -150,6 +164,14 @@ async def test_context_strategy_restores_the_session_on_another_worker_without_a
     assert header["lost_keys"] == 0
     databases = {db["name"] for db in json.loads(state)["indexedDB"]}
     assert {"wawc", "model-storage"} <= databases
+    # And what Redis holds is sealed: nothing of the page's stores is readable there
+    binary = Redis.from_url(get_settings().redis_url)
+    record = await binary.hgetall(keys.session_auth(sid))
+    await binary.aclose()
+    assert record[b"enc"] == b"kms-aes256gcm/1"
+    stored = b"".join(record.values())
+    for plaintext in (b"WASecretBundle", b"model-storage", b"sealed_token", phone.encode(), b"wawc"):
+        assert plaintext not in stored and plaintext in archive.raw
     before = (await sim_state(sim))["stats"]
     qrs_before = len(stub.select("session.qr", sid))
     second = Worker(get_settings(), host=host, health_port=None)
