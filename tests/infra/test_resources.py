@@ -173,6 +173,23 @@ def test_functions_run_python_on_arm64_in_the_vpc_with_the_dependencies_layer(ea
             assert key in variables, f"{name} misses {key}"
 
 
+def test_buckets_expire_old_auth_archive_versions_and_access_logs(each_env: Synthesized) -> None:
+    # (synthesis only: LocalStack 4.13's CloudFormation ignores a bucket's LifecycleConfiguration)
+    archives = props(each_env, "AWS::S3::Bucket", "StorageAuthArchives")
+    access_logs = props(each_env, "AWS::S3::Bucket", "StorageAccessLogs")
+    assert archives["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert archives["LifecycleConfiguration"]["Rules"] == [
+        {"NoncurrentVersionExpiration": {"NoncurrentDays": 30}, "Status": "Enabled"}
+    ]
+    assert access_logs["LifecycleConfiguration"]["Rules"] == [{"ExpirationInDays": 90, "Status": "Enabled"}]
+
+
+def test_every_log_group_expires_its_logs(each_env: Synthesized) -> None:
+    # (synthesis only: LocalStack 4.13's CloudFormation ignores RetentionInDays)
+    groups = each_env.of_type("AWS::Logs::LogGroup")
+    assert groups and all(g["Properties"].get("RetentionInDays", 0) > 0 for g in groups.values())
+
+
 def test_no_environment_relaxes_the_webhook_url_check(each_env: Synthesized) -> None:
     # Given every function's and the workers' environment (dev runs with WAGW_ENV=dev)
     functions = [props(each_env, "AWS::Lambda::Function", p)["Environment"]["Variables"] for p in FUNCTIONS.values()]
