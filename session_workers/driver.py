@@ -9,6 +9,7 @@ need and forwards them through one exposed binding; calls go through `page.evalu
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,11 +84,22 @@ BRIDGE_JS = """
     const base = 'true_' + remote + '_' + parts[2];
     return /@g\\.us$/.test(remote) && myLid() ? base + '_' + myLid() : base;
   };
-  const shape = (m) => ({
-    id: str(m.id), fromMe: !!m.id.fromMe, chat: str(m.id.remote),
-    from: m.id.fromMe ? me() : (str(m.author) || str(m.from)),
-    body: typeof m.body === 'string' ? m.body : '', type: m.type || 'chat', t: m.t || null,
-  });
+  // A media Msg's `body` is its thumbnail (base64), not text: it is dropped; the caption is kept apart.
+  const MEDIA_TYPES = ['image', 'video', 'audio', 'ptt', 'document', 'sticker'];
+  const shape = (m) => {
+    const media = MEDIA_TYPES.includes(m.type);
+    return {
+      id: str(m.id), fromMe: !!m.id.fromMe, chat: str(m.id.remote),
+      from: m.id.fromMe ? me() : (str(m.author) || str(m.from)),
+      body: !media && typeof m.body === 'string' ? m.body : '', type: m.type || 'chat', t: m.t || null,
+      caption: typeof m.caption === 'string' && m.caption ? m.caption : null,
+      quoted: m.quotedMsgId ? str(m.quotedMsgId) : null,
+      mentions: (m.mentionedJidList || []).map(str),
+      location: typeof m.lat === 'number' && typeof m.lng === 'number'
+        ? { lat: m.lat, lng: m.lng, loc: m.loc || null } : null,
+      media: media ? { mimetype: m.mimetype || null, size: m.size || null, filename: m.filename || null } : null,
+    };
+  };
   const withPhone = async (msg) => Object.assign(msg, { phone: await phoneOf(msg.fromMe ? msg.chat : msg.from) });
   // The same shape for messages read back from the page's store (a taken-over session's reconciliation).
   window.__wagwMessage = async (m) => withPhone(shape(m));
@@ -133,6 +145,25 @@ BRIDGE_JS = """
       const msg = Object.assign(shape(m), { seenAt: Date.now() });  // now: the Msg may change after it fired
       inOrder(async () => send('message', await withPhone(msg)));
     });
+    W.on('chat.new_reaction', (r) => inOrder(() => send('reaction', {
+      id: str(r.id), target: str(r.msgId), emoji: r.reactionText || '', sender: str(r.sender), t: r.timestamp || null,
+    })));
+    W.on('chat.msg_edited', (e) => inOrder(() => send('edited', {
+      id: e.msg && e.msg.id ? str(e.msg.id) : String(e.id), chat: str(e.chat),
+      body: e.msg && typeof e.msg.body === 'string' ? e.msg.body : '',
+    })));
+    W.on('chat.msg_revoke', (e) => inOrder(() => send('revoked', {
+      id: str(e.refId), chat: str(e.refId && e.refId.remote) || str(e.from), type: e.type, author: str(e.author),
+    })));
+    W.on('chat.presence_change', (p) => send('presence', { chat: str(p.id), state: String(p.state || '') }));
+    W.on('group.participant_changed', (g) => inOrder(() => send('group', {
+      group: String(g.groupId), action: String(g.action), participants: (g.participants || []).map(str),
+      author: g.author ? String(g.author) : null,
+    })));
+    W.on('call.incoming_call', (c) => inOrder(() => send('call', {
+      id: String(c.id), from: str(c.sender) || str(c.peerJid), video: !!c.isVideo, group: !!c.isGroup,
+      t: c.offerTime || null,
+    })));
     W.on('chat.msg_ack_change', (a) => {
       if (!a) return;
       const chat = str(a.chat);
@@ -278,6 +309,19 @@ async ([since, maxChats, perChat]) => {
     }
   }
   return out;
+}
+"""
+
+# chat/functions/downloadMedia.ts -> a Blob; its bytes leave the page as base64 (chunked: no argument-count limit).
+DOWNLOAD_JS = """
+async (id) => {
+  const blob = await WPP.chat.downloadMedia(id);
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  }
+  return { data: btoa(text), mimetype: blob.type || null };
 }
 """
 
@@ -450,6 +494,14 @@ class WhatsAppDriver:
     async def recent_messages(self, since_s: int, *, max_chats: int, per_chat: int) -> list[dict[str, Any]]:
         """Messages the page holds in its store that are at least as new as `since_s` (Unix seconds)."""
         return list(await self._page().evaluate(RECENT_MESSAGES_JS, [since_s, max_chats, per_chat]))
+
+    async def download_media(self, message_id: str) -> tuple[bytes, str | None]:
+        """An inbound message's media: (bytes, mimetype WhatsApp gave)."""
+        result = await self._page().evaluate(DOWNLOAD_JS, message_id)
+        return base64.b64decode(result["data"]), result.get("mimetype")
+
+    async def reject_call(self, call_id: str) -> None:
+        await self._page().evaluate("async (id) => { await WPP.call.reject(id); }", call_id)
 
     async def versions(self) -> dict[str, Any]:
         """wa-js's and WhatsApp Web's versions, and whether WPP is there and ready (works when it is not)."""

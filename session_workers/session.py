@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections import deque
 from collections.abc import Coroutine
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 
+from session_workers import inbound
 from session_workers.auth import AuthArchive, digest
 from session_workers.browser import SessionBrowser
 from session_workers.driver import SendResult, WhatsAppDriver, api_message_suffix, is_api_message
@@ -35,15 +37,23 @@ from shared.commands import (
 )
 from shared.events import (
     Ack,
+    CallReceivedEvent,
     Event,
+    GroupParticipantsEvent,
     MessageAckData,
     MessageAckEvent,
+    MessageEditedEvent,
     MessageFailedData,
     MessageFailedEvent,
+    MessageMediaData,
+    MessageMediaEvent,
+    MessageReactionEvent,
     MessageReceivedData,
     MessageReceivedEvent,
+    MessageRevokedEvent,
     MessageSentData,
     MessageSentEvent,
+    PresenceEvent,
     SessionPairingCodeData,
     SessionPairingCodeEvent,
     SessionQrData,
@@ -51,6 +61,8 @@ from shared.events import (
     SessionStatus,
     SessionStatusData,
     SessionStatusEvent,
+    TypingData,
+    TypingEvent,
     ack_from_wa,
     event_to_json,
     whatsapp_event_id,
@@ -58,12 +70,28 @@ from shared.events import (
 from shared.ids import new_event_id
 from shared.observability import logger, metrics
 from shared.outgoing import OutgoingContent
+from shared.store import media as media_store
+from shared.store import workspaces
+from shared.store.media import MediaRecord
 
 if TYPE_CHECKING:
     from session_workers.worker import Worker
 
 BLOCKED_MODES = {"PROXYBLOCK", "TOS_BLOCK", "SMB_TOS_BLOCK", "DEPRECATED_VERSION"}
 STALE_PENDING_CHECK_SECONDS = 5.0
+MEDIA_DOWNLOAD_TRIES = 3
+MEDIA_DOWNLOADS_AT_ONCE = 4
+_media_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+
+def media_slots() -> asyncio.Semaphore:
+    """The worker's inbound media downloads share a few slots (each holds the file in the page and in memory)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _media_slots:
+        _media_slots[loop] = asyncio.Semaphore(MEDIA_DOWNLOADS_AT_ONCE)
+    return _media_slots[loop]
+
+
 COMMAND_RETRY_SECONDS = 0.5
 HANDED_ON_TYPES = ("message", "ack")  # page events whose facts WhatsApp will not send again
 # An event that could not be written for these reasons is handed on to the worker's spool, not dropped.
@@ -419,6 +447,52 @@ class BrowserSession(SessionBase):
             await self._on_message(data)
         elif event_type == "ack":
             await self._on_ack(data)
+        else:
+            await self._on_other(event_type, data)
+
+    async def _on_other(self, event_type: str, data: dict[str, Any]) -> None:
+        """Reactions, edits, deletions, presence and typing, group membership, calls."""
+        event: Event | None = None
+        env = self._env()
+        if event_type == "reaction":
+            event = MessageReactionEvent(
+                id=whatsapp_event_id(self.id, "reaction", str(data["id"])), **env, data=inbound.reaction_data(data)
+            )
+        elif event_type == "edited":
+            edit = inbound.edited_data(data)
+            event_id = whatsapp_event_id(self.id, "edited:" + inbound.event_key(edit.body), edit.message_id)
+            event = MessageEditedEvent(id=event_id, **env, data=edit)
+        elif event_type == "revoked":
+            revoked = inbound.revoked_data(data)
+            event = MessageRevokedEvent(
+                id=whatsapp_event_id(self.id, "revoked", revoked.message_id), **env, data=revoked
+            )
+        elif event_type == "presence":
+            state = inbound.presence_or_typing(data)
+            event = (
+                TypingEvent(**env, data=state) if isinstance(state, TypingData) else PresenceEvent(**env, data=state)
+            )
+        elif event_type == "group":
+            group = inbound.group_data(data)
+            if group is not None:
+                key = inbound.event_key(group.group_id, group.action, *group.participants, str(time.time() // 60))
+                event = GroupParticipantsEvent(id=whatsapp_event_id(self.id, "group", key), **env, data=group)
+        elif event_type == "call":
+            event = await self._on_call(data)
+        if event is not None:
+            await self.emit(event)
+
+    async def _on_call(self, data: dict[str, Any]) -> CallReceivedEvent:
+        workspace = await workspaces.get_workspace(self.worker.redis, self.workspace_id)
+        rejected = bool(workspace is not None and workspace.reject_calls)
+        if rejected and self.driver is not None:
+            try:
+                await self.driver.reject_call(str(data["id"]))
+            except Exception as exc:
+                rejected = False
+                logger.warning("rejecting a call failed", extra={"session_id": self.id, "error": repr(exc)})
+        call = inbound.call_data(data, rejected=rejected)
+        return CallReceivedEvent(id=whatsapp_event_id(self.id, "call", call.call_id), **self._env(), data=call)
 
     async def _on_attached(self, data: dict[str, Any]) -> None:
         self.attached.set()
@@ -558,24 +632,71 @@ class BrowserSession(SessionBase):
                 ),
             )
         else:
+            received = inbound.received_data(self.id, data, chat, phone)
             event = MessageReceivedEvent(
-                id=whatsapp_event_id(self.id, "received", message_id),
-                **self._env(),
-                data=MessageReceivedData(
-                    message_id=message_id,
-                    chat_id=chat,
-                    sender=str(data.get("from") or chat),
-                    phone=phone,
-                    body=str(data.get("body") or ""),
-                    kind=str(data.get("type") or "chat"),
-                    timestamp=timestamp,
-                ),
+                id=whatsapp_event_id(self.id, "received", message_id), **self._env(), data=received
             )
         await self.emit(event)
+        if isinstance(event, MessageReceivedEvent) and event.data.media is not None:
+            self._spawn_aside(self._store_media(event.data), "inbound media")
         if isinstance(data.get("seenAt"), int | float):
             # From the page taking the message (WhatsApp will not send it again) to its event being durable: the
             # window in which a SIGKILL of this worker can lose it.
             self.worker.metrics.inbound_to_outbox_ms.append(time.time() * 1000 - float(data["seenAt"]))
+
+    async def _store_media(self, received: MessageReceivedData) -> None:
+        """Download an inbound message's media from the page, store it in the media bucket and say so with a
+        `message.media` event (available, with a URL; or failed, with the reason). The message itself went out
+        before: it is never held back by its media."""
+        assert received.media is not None
+        pending = received.media
+        limit = self.settings.media_max_bytes[inbound.MEDIA_LIMIT_KIND.get(received.kind, "document")]
+        try:
+            async with media_slots():
+                data, served_type = await self._download(received.message_id)
+            if len(data) > limit:
+                raise MediaUnavailable(f"media_too_large: {len(data)} bytes, over the {limit} bytes limit")
+            record = MediaRecord(
+                id=pending.id,
+                workspace_id=self.workspace_id,
+                source="inbound",
+                mimetype=pending.mimetype or served_type or "application/octet-stream",
+                size=len(data),
+                filename=pending.filename,
+                sha256=hashlib.sha256(data).hexdigest(),
+                s3_key=media_store.object_key(self.workspace_id, pending.id),
+            )
+            await media_store.write(record, data)
+            await media_store.save(self.worker.redis, record)
+            seconds = self.settings.media_url_seconds
+            info = pending.model_copy(
+                update={
+                    "status": "available",
+                    "mimetype": record.mimetype,
+                    "size": record.size,
+                    "sha256": record.sha256,
+                    "url": await asyncio.to_thread(media_store.presigned_get, record, seconds),
+                    "expires_at": datetime.now(UTC) + timedelta(seconds=seconds),
+                }
+            )
+        except MediaUnavailable as exc:
+            info = pending.model_copy(update={"status": "failed", "error": exc.reason})
+        data_out = MessageMediaData(message_id=received.message_id, chat_id=received.chat_id, media=info)
+        event_id = whatsapp_event_id(self.id, "media", received.message_id)
+        await self.emit(MessageMediaEvent(id=event_id, **self._env(), data=data_out))
+
+    async def _download(self, message_id: str) -> tuple[bytes, str | None]:
+        """The media's bytes from the page; a few tries, as WhatsApp's media servers can be slow to answer."""
+        failure: Exception | None = None
+        for attempt in range(MEDIA_DOWNLOAD_TRIES):
+            if self.driver is None or self.stopping:
+                break
+            try:
+                return await self.driver.download_media(message_id)
+            except Exception as exc:
+                failure = exc
+                await asyncio.sleep(0.5 * 2**attempt)
+        raise MediaUnavailable(f"media_download_failed: {str(failure)[:200] if failure else 'the page went away'}")
 
     async def _on_ack(self, data: dict[str, Any]) -> None:
         ack = ack_from_wa(int(data["ack"]))

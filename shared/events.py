@@ -76,13 +76,88 @@ class SessionPairingCodeData(_Data):
     attempt: int = Field(default=1, ge=1)
 
 
+class MediaInfo(_Data):
+    """An inbound message's media. `pending` when the message is reported (it is never held back for its media);
+    a `message.media` event follows with `available` (and a presigned `url`) or `failed` (and the `error`)."""
+
+    id: str = Field(pattern=ID_PATTERN, description="GET /v1/media/{id} gives a fresh URL")
+    status: Literal["pending", "available", "failed"]
+    mimetype: str | None = Field(default=None, max_length=127)
+    size: int | None = Field(default=None, ge=0)
+    filename: str | None = Field(default=None, max_length=255)
+    sha256: str | None = Field(default=None, max_length=64)
+    url: str | None = Field(default=None, max_length=4096)
+    expires_at: datetime | None = None
+    error: str | None = Field(default=None, max_length=500)
+
+
+class LocationInfo(_Data):
+    latitude: float
+    longitude: float
+    description: str | None = Field(default=None, max_length=1024, description="name and address, as WhatsApp shows")
+
+
 class MessageReceivedData(_Data):
     message_id: str = Field(min_length=1, max_length=256)
     chat_id: str = Field(min_length=1, max_length=128)
     sender: str = Field(alias="from", min_length=1, max_length=128)
     phone: str | None = Field(default=None, max_length=32, description="the sender's phone number, where known")
-    body: str = Field(default="", max_length=65536)
-    kind: str = Field(default="chat", max_length=32)
+    body: str = Field(default="", max_length=65536, description="the text (a vCard for a contact)")
+    kind: str = Field(default="chat", max_length=32, description="WhatsApp's type: chat, image, ptt, vcard, ...")
+    timestamp: datetime | None = None
+    caption: str | None = Field(default=None, max_length=65536)
+    quoted_message_id: str | None = Field(default=None, max_length=256, description="the message it replies to")
+    mentions: list[str] = Field(default_factory=list, max_length=256)
+    location: LocationInfo | None = None
+    media: MediaInfo | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class MessageMediaData(_Data):
+    """The media of a message reported before (`message.received`): now available, or failed for good."""
+
+    message_id: str = Field(min_length=1, max_length=256)
+    chat_id: str = Field(min_length=1, max_length=128)
+    media: MediaInfo
+
+
+class MessageReactionData(_Data):
+    message_id: str = Field(min_length=1, max_length=256, description="the message reacted to")
+    chat_id: str | None = Field(default=None, max_length=128)
+    sender: str = Field(alias="from", min_length=1, max_length=128)
+    emoji: str = Field(max_length=64, description="empty: the reaction was removed")
+    timestamp: datetime | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class MessageEditedData(_Data):
+    message_id: str = Field(min_length=1, max_length=256)
+    chat_id: str = Field(min_length=1, max_length=128)
+    body: str = Field(max_length=65536, description="the new text")
+
+
+class MessageRevokedData(_Data):
+    message_id: str = Field(min_length=1, max_length=256, description="the message deleted for everyone")
+    chat_id: str = Field(min_length=1, max_length=128)
+    by: Literal["sender", "admin"] = "sender"
+    author: str | None = Field(default=None, max_length=128)
+
+
+class GroupParticipantsData(_Data):
+    group_id: str = Field(min_length=1, max_length=128)
+    action: Literal["add", "remove", "promote", "demote", "join", "leave"]
+    participants: list[str] = Field(max_length=1024)
+    author: str | None = Field(default=None, max_length=128)
+
+
+class CallReceivedData(_Data):
+    call_id: str = Field(min_length=1, max_length=128)
+    sender: str = Field(alias="from", min_length=1, max_length=128)
+    video: bool = False
+    group: bool = False
+    rejected: bool = Field(default=False, description="the gateway rejected it (workspace setting)")
     timestamp: datetime | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -171,6 +246,36 @@ class MessageFailedEvent(_Envelope):
     data: MessageFailedData
 
 
+class MessageMediaEvent(_Envelope):
+    type: Literal["message.media"] = "message.media"
+    data: MessageMediaData
+
+
+class MessageReactionEvent(_Envelope):
+    type: Literal["message.reaction"] = "message.reaction"
+    data: MessageReactionData
+
+
+class MessageEditedEvent(_Envelope):
+    type: Literal["message.edited"] = "message.edited"
+    data: MessageEditedData
+
+
+class MessageRevokedEvent(_Envelope):
+    type: Literal["message.revoked"] = "message.revoked"
+    data: MessageRevokedData
+
+
+class GroupParticipantsEvent(_Envelope):
+    type: Literal["group.participants"] = "group.participants"
+    data: GroupParticipantsData
+
+
+class CallReceivedEvent(_Envelope):
+    type: Literal["call.received"] = "call.received"
+    data: CallReceivedData
+
+
 class PresenceEvent(_Envelope):
     type: Literal["presence"] = "presence"
     data: PresenceData
@@ -189,6 +294,12 @@ Event = Annotated[
     | MessageSentEvent
     | MessageAckEvent
     | MessageFailedEvent
+    | MessageMediaEvent
+    | MessageReactionEvent
+    | MessageEditedEvent
+    | MessageRevokedEvent
+    | GroupParticipantsEvent
+    | CallReceivedEvent
     | PresenceEvent
     | TypingEvent,
     Field(discriminator="type"),
@@ -202,6 +313,12 @@ EventType = Literal[
     "message.sent",
     "message.ack",
     "message.failed",
+    "message.media",
+    "message.reaction",
+    "message.edited",
+    "message.revoked",
+    "group.participants",
+    "call.received",
     "presence",
     "typing",
 ]

@@ -109,10 +109,20 @@ class WorkspaceOut(BaseModel):
     id: str
     name: str
     created_at: datetime
+    reject_calls: bool = Field(description="its sessions reject incoming WhatsApp calls")
 
     @classmethod
     def of(cls, record: WorkspaceRecord) -> WorkspaceOut:
-        return cls(id=record.id, name=record.name, created_at=ms_to_dt(record.created_at_ms) or datetime.now(UTC))
+        return cls(
+            id=record.id,
+            name=record.name,
+            created_at=ms_to_dt(record.created_at_ms) or datetime.now(UTC),
+            reject_calls=record.reject_calls,
+        )
+
+
+class WorkspaceSettings(_In):
+    reject_calls: bool | None = Field(default=None, description="reject incoming WhatsApp calls (call.received)")
 
 
 class ApiKeyOut(BaseModel):

@@ -34,6 +34,8 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
+from session_workers.simulator.samples import SAMPLES, sample
+
 CONNECTED_GRACE_SECONDS = 1.5  # between two polls of a live page
 POLL_HOLD_SECONDS = 10.0
 
@@ -144,7 +146,9 @@ class PageConfig:
     decrypt_ms: int = 120
     sync_ms: int = 50
     wa_version: str = "2.3000.1029999999"
-    storage_kb: int = 256  # the model-storage database a linked page fills (benchmarks set 1024: a real account keeps MBs)
+    storage_kb: int = (
+        256  # the model-storage database a linked page fills (benchmarks set 1024: a real account keeps MBs)
+    )
 
     def script(self) -> str:
         return (
@@ -176,6 +180,8 @@ class SimulatorState:
         self.send_failures: dict[str, list[str]] = {}  # account phone -> results for its next sends
         self.reads: dict[str, dict[str, int]] = {}  # account phone -> chat -> times marked read
         self.reactions: list[dict[str, str]] = []  # every reaction the pages sent, in order
+        self.media: dict[str, tuple[bytes, str] | None] = {}  # message id -> bytes on WhatsApp's media server
+        self.calls: dict[str, dict[str, Any]] = {}  # call id -> the call, and whether a page rejected it
         self.page = PageConfig()
         self.stats = Stats()
 
@@ -344,6 +350,11 @@ class SendBody(BaseModel):
     vcard_name: str | None = None
 
 
+class CallRejectBody(BaseModel):
+    client_id: str
+    id: str
+
+
 class ReactBody(BaseModel):
     client_id: str
     target: str
@@ -376,6 +387,9 @@ class ReadBody(BaseModel):
 
 
 class InboundBody(BaseModel):
+    """A contact's message. Media types (image, video, audio, ptt, document, sticker) carry real bytes: `media_b64`,
+    or a sample of the type; `media_gone` makes WhatsApp's media server forget them (the download fails)."""
+
     phone: str
     sender: str
     body: str = ""
@@ -383,6 +397,56 @@ class InboundBody(BaseModel):
     type: str = "chat"
     encrypted: bool = False
     group: str | None = None
+    caption: str | None = None
+    media_b64: str | None = None
+    mimetype: str | None = None
+    filename: str | None = None
+    media_gone: bool = False
+    lat: float | None = None
+    lng: float | None = None
+    loc: str | None = None
+    quoted: str | None = None
+    mentions: list[str] = []
+
+
+class ReactionBody(BaseModel):
+    phone: str
+    sender: str
+    message_id: str
+    emoji: str = ""
+
+
+class EditBody(BaseModel):
+    phone: str
+    message_id: str
+    body: str
+
+
+class RevokeBody(BaseModel):
+    phone: str
+    message_id: str
+    by_admin: bool = False
+    author: str | None = None
+
+
+class PresenceBody(BaseModel):
+    phone: str
+    chat: str
+    state: str = Field(pattern=r"^(available|unavailable|composing|recording|paused)$")
+
+
+class GroupBody(BaseModel):
+    phone: str
+    group: str
+    action: str = Field(pattern=r"^(add|remove|promote|demote|join|leaver)$")
+    participants: list[str]
+    author: str | None = None
+
+
+class CallBody(BaseModel):
+    phone: str
+    sender: str
+    video: bool = False
 
 
 class TypedBody(BaseModel):
@@ -631,21 +695,123 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
         message_id = body.id or secrets.token_hex(10).upper()
         sender = sim.sender_address(device.phone, body.sender)
         chat = body.group or sender
+        suffix = f"_{sender}" if body.group else ""
+        serialized = f"false_{chat}_{message_id}{suffix}"
+        event: dict[str, Any] = {
+            "type": "message",
+            "id": message_id,
+            "chat": chat,
+            "author": sender if body.group else None,
+            "body": body.body,
+            "msg_type": body.type,
+            "encrypted": body.encrypted,
+            "t": int(time.time()),
+            "caption": body.caption,
+            "lat": body.lat,
+            "lng": body.lng,
+            "loc": body.loc,
+            "quoted": body.quoted,
+            "mentions": body.mentions,
+        }
+        if body.type in SAMPLES or body.media_b64 is not None:
+            made, mimetype, filename = sample(body.type) if body.type in SAMPLES else (b"", "", None)
+            data = base64.b64decode(body.media_b64) if body.media_b64 is not None else made
+            mimetype = body.mimetype or mimetype or "application/octet-stream"
+            sim.media[serialized] = None if body.media_gone else (data, mimetype)
+            event["media"] = {
+                "mimetype": mimetype,
+                "size": len(data),
+                "filename": body.filename or filename,
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        sim.deliver(device, event)
+        return {"id": serialized, "chat": chat}
+
+    @app.get("/api/media/{message_id}")
+    async def media(message_id: str) -> Response:
+        """WhatsApp's media server: the bytes of an inbound message's media, until it forgets them (410)."""
+        found = sim.media.get(message_id)
+        if found is None:
+            raise HTTPException(410 if message_id in sim.media else 404, "media gone")
+        return Response(found[0], media_type=found[1])
+
+    @app.post("/control/reaction")
+    async def control_reaction(body: ReactionBody) -> dict[str, str]:
+        device = device_for(body.phone)
+        sender = sim.sender_address(device.phone, body.sender)
+        reaction_id = secrets.token_hex(8).upper()
+        chat = body.message_id.split("_")[1]
         sim.deliver(
             device,
             {
-                "type": "message",
-                "id": message_id,
+                "type": "reaction",
+                "id": reaction_id,
                 "chat": chat,
-                "author": sender if body.group else None,
-                "body": body.body,
-                "msg_type": body.type,
-                "encrypted": body.encrypted,
+                "target": body.message_id,
+                "emoji": body.emoji,
+                "sender": sender,
                 "t": int(time.time()),
             },
         )
-        suffix = f"_{sender}" if body.group else ""
-        return {"id": f"false_{chat}_{message_id}{suffix}", "chat": chat}
+        return {"id": f"false_{chat}_{reaction_id}"}
+
+    @app.post("/control/edit")
+    async def control_edit(body: EditBody) -> dict[str, bool]:
+        """The contact edits a message it sent."""
+        device = device_for(body.phone)
+        sim.deliver(device, {"type": "edit", "target": body.message_id, "body": body.body, "t": int(time.time())})
+        return {"ok": True}
+
+    @app.post("/control/revoke")
+    async def control_revoke(body: RevokeBody) -> dict[str, bool]:
+        """The contact (or a group admin) deletes a message for everyone."""
+        device = device_for(body.phone)
+        event = {
+            "type": "revoke",
+            "target": body.message_id,
+            "id": secrets.token_hex(8).upper(),
+            "by_admin": body.by_admin,
+            "author": body.author,
+        }
+        sim.deliver(device, event)
+        return {"ok": True}
+
+    @app.post("/control/presence")
+    async def control_presence(body: PresenceBody) -> dict[str, bool]:
+        device = device_for(body.phone)
+        chat = sim.sender_address(device.phone, body.chat)
+        sim.deliver(device, {"type": "presence", "chat": chat, "state": body.state, "t": int(time.time())})
+        return {"ok": True}
+
+    @app.post("/control/group")
+    async def control_group(body: GroupBody) -> dict[str, bool]:
+        device = device_for(body.phone)
+        sim.deliver(device, {"type": "group", **body.model_dump(exclude={"phone"})})
+        return {"ok": True}
+
+    @app.post("/control/call")
+    async def control_call(body: CallBody) -> dict[str, str]:
+        """The contact calls the account; `GET /control/calls` says whether a page rejected it."""
+        device = device_for(body.phone)
+        call_id = secrets.token_hex(8).upper()
+        sender = sim.sender_address(device.phone, body.sender)
+        sim.calls[call_id] = {"id": call_id, "phone": device.phone, "sender": sender, "rejected": False}
+        sim.deliver(
+            device, {"type": "call", "id": call_id, "sender": sender, "video": body.video, "t": int(time.time())}
+        )
+        return {"id": call_id}
+
+    @app.post("/api/call_reject")
+    async def call_reject(body: CallRejectBody) -> dict[str, bool]:
+        device_of_client(body.client_id)
+        found = sim.calls.get(body.id)
+        if found is not None:
+            found["rejected"] = True
+        return {"ok": found is not None}
+
+    @app.get("/control/calls")
+    async def control_calls(phone: str) -> dict[str, Any]:
+        return {"calls": [c for c in sim.calls.values() if c["phone"] == phone]}
 
     @app.post("/control/typed")
     async def control_typed(body: TypedBody) -> dict[str, str]:

@@ -17,6 +17,7 @@ class WorkspaceRecord(BaseModel):
     id: str
     name: str
     created_at_ms: int = Field(default_factory=now_ms)
+    reject_calls: bool = False  # the workspace's sessions reject incoming WhatsApp calls (call.received says so)
 
 
 class SessionRecord(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from shared import redis_keys as keys
 from shared.store.records import WorkspaceRecord
@@ -19,6 +20,26 @@ async def create_workspace(redis: Redis, record: WorkspaceRecord) -> WorkspaceRe
 async def get_workspace(redis: Redis, workspace_id: str) -> WorkspaceRecord | None:
     raw = await redis.get(keys.workspace(workspace_id))
     return WorkspaceRecord.model_validate_json(raw) if raw else None
+
+
+async def update_workspace(redis: Redis, workspace_id: str, **changes: object) -> WorkspaceRecord | None:
+    """Change fields of the workspace in one optimistic transaction (retried if another writer raced it)."""
+    key = keys.workspace(workspace_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                await pipe.watch(key)
+                raw = await pipe.get(key)
+                if not raw:
+                    await pipe.reset()
+                    return None
+                record = WorkspaceRecord.model_validate_json(raw).model_copy(update=changes)
+                pipe.multi()
+                pipe.set(key, record.model_dump_json())
+                await pipe.execute()
+                return record
+            except WatchError:
+                continue
 
 
 async def workspaces_exist(redis: Redis, workspace_ids: list[str]) -> dict[str, bool]:

@@ -21,6 +21,13 @@ async def get_workspace(workspace_id: str) -> WorkspaceRecord:
     return record
 
 
+async def update_settings(workspace_id: str, changes: dict[str, object]) -> WorkspaceRecord:
+    record = await workspaces.update_workspace(get_redis(), workspace_id, **changes)
+    if record is None:
+        raise errors.NotFound("workspace", workspace_id)
+    return record
+
+
 async def create_key(workspace_id: str, name: str, scopes: list[str]) -> tuple[ApiKeyRecord, str]:
     """A new key for the workspace; returns the record and the secret key (shown once)."""
     await get_workspace(workspace_id)

@@ -6,7 +6,15 @@ from fastapi import APIRouter, Response, status
 
 from functions.api.auth import ManageScope, Principal, ReadScope
 from functions.api.logic import workspaces
-from functions.api.models import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyRotate, WhoAmI, WorkspaceOut
+from functions.api.models import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    ApiKeyRotate,
+    WhoAmI,
+    WorkspaceOut,
+    WorkspaceSettings,
+)
 from functions.api.problems import problems
 
 router = APIRouter(prefix="/v1", tags=["workspace"])
@@ -16,6 +24,13 @@ router = APIRouter(prefix="/v1", tags=["workspace"])
 async def who_am_i(principal: Principal = ReadScope) -> WhoAmI:
     record = await workspaces.get_workspace(principal.workspace_id)
     return WhoAmI(workspace=WorkspaceOut.of(record), key_id=principal.key_id, scopes=sorted(principal.scopes))
+
+
+@router.patch("/workspace", responses=problems(403))
+async def update_settings(body: WorkspaceSettings, principal: Principal = ManageScope) -> WorkspaceOut:
+    """Change the workspace's settings (only the fields given)."""
+    record = await workspaces.update_settings(principal.workspace_id, body.model_dump(exclude_none=True))
+    return WorkspaceOut.of(record)
 
 
 @router.get("/keys", responses=problems(403))

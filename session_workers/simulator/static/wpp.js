@@ -116,6 +116,10 @@
       id: msg.id._serialized, fromMe: msg.id.fromMe, chat: msg.id.remote._serialized,
       author: msg.author ? msg.author._serialized : null, body: msg.body === undefined ? null : msg.body,
       type: msg.type, t: msg.t, ack: msg.ack,
+      caption: msg.caption || null, lat: msg.lat == null ? null : msg.lat, lng: msg.lng == null ? null : msg.lng,
+      loc: msg.loc || null, quoted: msg.quotedMsgId ? msg.quotedMsgId._serialized : null,
+      mentions: (msg.mentionedJidList || []).map((m) => m._serialized), mediaData: msg.mediaData || null,
+      mimetype: msg.mimetype || null, size: msg.size || null, filename: msg.filename || null,
     };
     return idbDo('readwrite', (s) => s.put(row, row.id), 'messages');
   }
@@ -127,6 +131,11 @@
     return {
       id: key, from: row.fromMe ? me : chat, to: row.fromMe ? chat : me, author, body: row.body === null ? undefined : row.body,
       type: row.type, t: row.t, ack: row.ack, isNewMsg: false,
+      caption: row.caption || undefined, lat: row.lat == null ? undefined : row.lat,
+      lng: row.lng == null ? undefined : row.lng, loc: row.loc || undefined,
+      quotedMsgId: row.quoted ? parseKey(row.quoted) : undefined, mentionedJidList: (row.mentions || []).map((m) => wid(m)),
+      mediaData: row.mediaData || undefined, mimetype: row.mimetype || undefined, size: row.size || undefined,
+      filename: row.filename || undefined,
     };
   }
   const storedMsgs = () => idbDo('readonly', (s) => s.getAll(), 'messages');
@@ -421,6 +430,16 @@
       t: event.t,
       isNewMsg: true,
       ack: fromMe ? 1 : 0,
+      // What a Msg of each type carries (whatsapp/models/MsgModel.ts): the caption of media, where it points to
+      // (a location), the quoted message, the mentioned users, and for media the mediaData downloadMedia needs.
+      caption: event.caption || undefined,
+      lat: event.lat, lng: event.lng, loc: event.loc,
+      quotedMsgId: event.quoted ? parseKey(event.quoted) : undefined,
+      mentionedJidList: (event.mentions || []).map((m) => wid(m)),
+      mimetype: event.media ? event.media.mimetype : undefined,
+      size: event.media ? event.media.size : undefined,
+      filename: event.media ? event.media.filename : undefined,
+      mediaData: event.media ? { mimetype: event.media.mimetype, filehash: event.media.sha256, size: event.media.size } : undefined,
     };
   }
 
@@ -501,6 +520,54 @@
         break;
       case 'logout':
         await loggedOut(event.reason);
+        break;
+      case 'reaction':
+        // chat/events/registerReactionsEvent.ts (a single new reaction; repeats within 10 s are dropped there)
+        queueMicrotask(() => fire('chat.new_reaction', {
+          id: msgKey(false, wid(event.chat), event.id), msgId: parseKey(event.target), reactionText: event.emoji,
+          read: false, sender: wid(event.sender), orphan: 0, orphanReason: null, timestamp: event.t,
+        }));
+        break;
+      case 'edit': {
+        // chat/events/registerEditedMessageEvent.ts: {chat, id, msg} with the Msg carrying its new body
+        const key = parseKey(event.target);
+        const msg = msgStore.get(key._serialized) || { id: key, from: key.remote, to: wid(state.phone + '@c.us'), type: 'chat', t: event.t };
+        msg.body = event.body;
+        storeMsg(msg);
+        await saveMsg(msg);
+        queueMicrotask(() => fire('chat.msg_edited', { chat: key.remote, id: key._serialized, msg }));
+        break;
+      }
+      case 'revoke': {
+        // chat/events/registerRevokeMessageEvent.ts: {author?, from, id, refId, to, type}
+        const ref = parseKey(event.target);
+        queueMicrotask(() => fire('chat.msg_revoke', {
+          author: event.author ? wid(event.author) : undefined, from: ref.remote, id: msgKey(ref.fromMe, ref.remote, event.id),
+          refId: ref, to: wid(state.phone + '@c.us'), type: event.by_admin ? 'admin_revoke' : 'revoke',
+        }));
+        break;
+      }
+      case 'presence':
+        // chat/events/registerPresenceChange.ts
+        queueMicrotask(() => fire('chat.presence_change', {
+          id: wid(event.chat), isOnline: event.state !== 'unavailable', isGroup: event.chat.endsWith('@g.us'),
+          isUser: !event.chat.endsWith('@g.us'), shortName: '', state: event.state, t: event.t,
+        }));
+        break;
+      case 'group':
+        // group/events/registerParticipantsChangedEvent.ts: ids as strings
+        queueMicrotask(() => fire('group.participant_changed', {
+          author: event.author || undefined, groupId: event.group, action: event.action,
+          operation: event.action === 'join' ? 'add' : event.action === 'leaver' ? 'remove' : event.action,
+          participants: event.participants,
+        }));
+        break;
+      case 'call':
+        // call/events/registerIncomingCallEvent.ts
+        queueMicrotask(() => fire('call.incoming_call', {
+          id: event.id, isGroup: false, isVideo: !!event.video, offerTime: event.t, sender: wid(event.sender),
+          peerJid: wid(event.sender),
+        }));
         break;
       case 'link_code_expired':
         // WhatsApp's LinkDeviceEvents 'force_manual_refresh' (linkDeviceCodeLifecycle.ts: onManualRefreshRequired)
@@ -751,6 +818,17 @@
     }
   }
 
+  // chat/functions/downloadMedia.ts: the Msg must carry mediaData; the bytes come from WhatsApp's media servers
+  // (which forget them after a while: then the download fails).
+  async function downloadMedia(id) {
+    const msg = await getMessageById(id);
+    if (!msg.mediaData) throw wppError('message_not_contains_media', 'Message ' + id + ' not contains media');
+    const response = await fetch('/api/media/' + encodeURIComponent(msg.id._serialized));
+    if (!response.ok) throw wppError('media_download_failed', 'HTTP ' + response.status + ' from the media server');
+    const blob = await response.blob();
+    return new Blob([await blob.arrayBuffer()], { type: msg.mediaData.mimetype || blob.type });
+  }
+
   // contact/functions/getPnLidEntry.ts: only @c.us and @lid; a LID's phone number only if WhatsApp knows it.
   async function getPnLidEntry(contactId) {
     requireLogin();
@@ -836,6 +914,7 @@
       sendLocationMessage,
       sendVCardContactMessage,
       sendReactionToMessage,
+      downloadMedia,
       getMessageById,
       async markIsRead(chatId) {
         const chat = await findChat(chatId);
@@ -844,6 +923,10 @@
       },
     },
     contact: { getPnLidEntry, queryWidExists },
+    call: {
+      // call/functions/reject.ts
+      async reject(callId) { await api('/api/call_reject', { client_id: state.clientId, id: String(callId) }); return true; },
+    },
     whatsapp: {
       MsgStore: {
         get(id) { return msgStore.get(String(id && id._serialized ? id._serialized : id)); },

@@ -20,7 +20,9 @@ from shared.commands import SendMessageCommand, enqueue_command
 from shared.outgoing import OutgoingContent
 from shared.settings import get_settings
 from shared.store import media as media_store
+from shared.store import workspaces
 from shared.store.media import MediaRecord
+from shared.store.records import WorkspaceRecord
 from tests.fixtures.media import MediaServer, png
 from tests.integration.session_workers.conftest import control, new_session, scan_latest_qr
 
@@ -192,3 +194,90 @@ async def test_media_that_cannot_be_had_fails_the_send_with_the_reason(
     async with httpx.AsyncClient() as http:
         mine = (await http.get(sim.url + "control/sent", params={"phone": "15550012002"})).json()["messages"]
     assert mine == []
+
+
+async def test_every_inbound_type_and_event_reaches_the_tenant(
+    redis: Redis, worker: Worker, sim: SimulatorServer, stub: IngestStub
+) -> None:
+    phone = "15550012003"
+    await workspaces.create_workspace(redis, WorkspaceRecord(id="ws_test", name="calls off", reject_calls=True))
+    sid = await new_session(redis, "msg_inbound")
+    await scan_latest_qr(stub, sim, sid, phone)
+    await stub.wait_for(lambda: "ready" in stub.statuses(sid), 20, "ready")
+    sender = f"{CONTACT}@c.us"
+    # When a contact sends a photo with a caption, a document WhatsApp's media server has already forgotten, a
+    # location, a contact card, and a reply that mentions the account
+    photo = await control(sim, "inbound", phone=phone, sender=sender, type="image", caption="broken lid", id="IMG1")
+    await control(sim, "inbound", phone=phone, sender=sender, type="document", id="DOC1", media_gone=True)
+    await control(
+        sim, "inbound", phone=phone, sender=sender, type="location", id="LOC1", lat=-6.2, lng=106.8, loc="Shop"
+    )
+    await control(sim, "inbound", phone=phone, sender=sender, type="vcard", id="VCF1", body="BEGIN:VCARD\nEND:VCARD")
+    await control(
+        sim,
+        "inbound",
+        phone=phone,
+        sender=sender,
+        body="see above",
+        id="RPL1",
+        quoted=photo["id"],
+        mentions=[f"{phone}@c.us"],
+    )
+    # Then each is one message.received with its parts, the photo's media pending at first
+    received = await stub.wait_for(
+        lambda: len(stub.select("message.received", sid)) == 5 and stub.select("message.received", sid), 20, "five"
+    )
+    by_id = {e["data"]["message_id"].split("_")[-1]: e["data"] for e in received}
+    assert by_id["IMG1"]["kind"] == "image" and by_id["IMG1"]["caption"] == "broken lid" and by_id["IMG1"]["body"] == ""
+    assert by_id["IMG1"]["media"]["status"] == "pending" and by_id["IMG1"]["media"]["mimetype"] == "image/png"
+    assert by_id["LOC1"]["location"] == {"latitude": -6.2, "longitude": 106.8, "description": "Shop"}
+    assert by_id["VCF1"]["kind"] == "vcard" and by_id["VCF1"]["body"].startswith("BEGIN:VCARD")
+    assert by_id["RPL1"]["quoted_message_id"] == photo["id"] and by_id["RPL1"]["mentions"] == [f"{phone}@c.us"]
+    # And message.media follows: the photo stored, byte for byte at its URL; the forgotten document failed
+    media_events = await stub.wait_for(
+        lambda: len(stub.select("message.media", sid)) == 2 and stub.select("message.media", sid), 30, "media"
+    )
+    media = {e["data"]["message_id"].split("_")[-1]: e["data"]["media"] for e in media_events}
+    assert media["IMG1"]["status"] == "available" and media["IMG1"]["id"] == by_id["IMG1"]["media"]["id"]
+    assert media["IMG1"]["sha256"] == hashlib.sha256(png()).hexdigest()
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(media["IMG1"]["url"])).content == png()
+    assert media["DOC1"]["status"] == "failed" and media["DOC1"]["error"].startswith("media_download_failed")
+
+    # When the contact reacts, edits, deletes for everyone, types, a group changes and the contact calls
+    await control(sim, "reaction", phone=phone, sender=sender, message_id=photo["id"], emoji="❤️")
+    await control(sim, "edit", phone=phone, message_id=photo["id"], body="broken lid (edited)")
+    await control(sim, "revoke", phone=phone, message_id=photo["id"])
+    await control(sim, "presence", phone=phone, chat=sender, state="composing")
+    await control(sim, "presence", phone=phone, chat=sender, state="available")
+    await control(sim, "group", phone=phone, group=GROUP, action="leaver", participants=[sender])
+    call = await control(sim, "call", phone=phone, sender=sender, video=True)
+    # Then each is its event, and the call was rejected as the workspace asked
+    for event_type in (
+        "message.reaction",
+        "message.edited",
+        "message.revoked",
+        "typing",
+        "presence",
+        "group.participants",
+        "call.received",
+    ):
+        await stub.wait_for(lambda t=event_type: stub.select(t, sid), 20, event_type)
+    assert stub.select("message.reaction", sid)[0]["data"]["emoji"] == "❤️"
+    assert stub.select("message.reaction", sid)[0]["data"]["message_id"] == photo["id"]
+    assert stub.select("message.edited", sid)[0]["data"]["body"] == "broken lid (edited)"
+    assert stub.select("message.revoked", sid)[0]["data"] == {
+        "message_id": photo["id"],
+        "chat_id": sender,
+        "by": "sender",
+        "author": None,
+    }
+    assert stub.select("typing", sid)[0]["data"] == {"chat_id": sender, "state": "composing"}
+    assert stub.select("presence", sid)[0]["data"] == {"chat_id": sender, "state": "available"}
+    group = stub.select("group.participants", sid)[0]["data"]
+    assert group == {"group_id": GROUP, "action": "leave", "participants": [sender], "author": None}
+    received_call = stub.select("call.received", sid)[0]["data"]
+    assert received_call["call_id"] == call["id"] and received_call["video"] and received_call["rejected"]
+    async with httpx.AsyncClient() as http:
+        calls = (await http.get(sim.url + "control/calls", params={"phone": phone})).json()["calls"]
+    assert calls[0]["rejected"] is True
