@@ -136,6 +136,7 @@ def test_the_deployed_part_covers_what_matters(deployed: Deployed) -> None:
     # Then queues, buckets, secrets, log groups, IAM and the schedules were all deployed
     assert {"AWS::SQS::Queue", "AWS::S3::Bucket", "AWS::SecretsManager::Secret", "AWS::Logs::LogGroup"} <= types
     assert {"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::Events::Rule", "AWS::SQS::QueuePolicy"} <= types
+    assert {"AWS::KMS::Key", "AWS::SNS::Topic", "AWS::CloudWatch::Alarm", "AWS::Logs::MetricFilter"} <= types
     assert len(deployed.of_type("AWS::SQS::Queue")) == 3 and len(deployed.of_type("AWS::Events::Rule")) == 2
 
 
