@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from functions.api import problems
 from functions.api.middleware import BodyLimitMiddleware
 from functions.api.routers import admin, console, deliveries, endpoints, health, media, messages, sessions, workspace
+from functions.api.webhooks_doc import add_webhooks
 from shared.runtime import tune_gc_for_serving
 from shared.settings import get_settings
 
@@ -48,6 +49,7 @@ def create_app() -> FastAPI:
     app.include_router(console.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimitMiddleware, limit=get_settings().api_max_body_bytes)
+    add_webhooks(app)
     return app
 
 
