@@ -66,10 +66,10 @@ test: deps lint typecheck pytest
 run: deps
 	$(BIN)/wagw run
 
-# Every benchmark in turn (each prints its figures; record them in docs/benchmarks.md). Takes about 30 minutes.
+# Every benchmark in turn (each prints its figures; record them in docs/benchmarks.md). Takes about 40 minutes.
 # sessions, delivery and failover also write docs/bench-data/*.json; bench/plots.py (not a benchmark) then redraws
 # the pictures in docs/img/ from those files.
-BENCHMARKS := throttle ingest delivery api cleanup sessions failover e2e
+BENCHMARKS := throttle ingest delivery api cleanup sessions failover rolling e2e
 # bench/sessions.py compares against the whatsapp-web.js model: one full Debian Chromium per session.
 $(STAMPS)/bench-system:
 	@mkdir -p $(STAMPS)
