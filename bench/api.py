@@ -167,7 +167,7 @@ def main() -> None:
     env = {
         **os.environ,
         "WAGW_REDIS_URL": redis_url,
-        "WAGW_API_SEND_LIMIT_PER_MINUTE": "100000000",
+        "WAGW_SEND_QUEUE_MAX": "100000",  # the API alone: nothing drains the send queues
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }

@@ -473,6 +473,45 @@ class WhatsAppDriver:
         result = await self._page().evaluate(REACT_JS, [target_message_id, emoji])
         return send_failure(result.get("result"), 0)
 
+    async def mark_read(self, chat: str) -> None:
+        """chat/functions/markIsRead.ts: the contact sees the blue ticks, the phone clears the chat's unread count."""
+        await self._page().evaluate("async (c) => { await WPP.chat.markIsRead(c); }", chat_id(chat))
+
+    async def typing(self, chat: str, state: str, seconds: float) -> None:
+        """chat/functions/markIsComposing.ts / markIsRecording.ts take a duration; markIsPaused stops it."""
+        await self._page().evaluate(
+            """async ([c, state, ms]) => {
+              if (state === 'paused') await WPP.chat.markIsPaused(c);
+              else if (state === 'recording') await WPP.chat.markIsRecording(c, ms);
+              else await WPP.chat.markIsComposing(c, ms);
+            }""",
+            [chat_id(chat), state, int(seconds * 1000)],
+        )
+
+    async def delete_for_everyone(self, message_key: str) -> str | None:
+        """chat/functions/deleteMessage.ts (chat, id, deleteMediaInDevice, revoke): a failure, or None."""
+        result = await self._page().evaluate(
+            """async ([c, id]) => {
+              const r = await WPP.chat.deleteMessage(c, id, false, true);
+              return { result: String(r.sendMsgResult), revoked: !!r.isRevoked };
+            }""",
+            [message_key.split("_")[1], message_key],
+        )
+        return send_failure(result.get("result"), 0 if result.get("revoked") else -1)
+
+    async def edit_text(self, message_key: str, text: str) -> str | None:
+        """chat/functions/editMessage.ts (it too marks the chat read unless told not to): a failure, or None."""
+        result = await self._page().evaluate(
+            """async ([id, t]) => {
+              const r = await WPP.chat.editMessage(id, t, { markIsRead: false, waitForAck: true });
+              const settled = await r.sendMsgResult;
+              const outcome = settled && settled.messageSendResult ? settled.messageSendResult : settled;
+              return { result: outcome == null ? null : String(outcome), ack: typeof r.ack === 'number' ? r.ack : 0 };
+            }""",
+            [message_key, text],
+        )
+        return send_failure(result.get("result"), int(result.get("ack") or 0))
+
     async def find_message(self, message_key: str) -> ExistingMessage:
         result = await self._page().evaluate(FIND_JS, message_key)
         ack = result.get("ack")

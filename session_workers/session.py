@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import random
 import time
 from collections import deque
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from session_workers import inbound
 from session_workers.auth import AuthArchive, digest
@@ -27,12 +29,16 @@ from shared import redis_keys as keys
 from shared.commands import (
     COMMANDS_GROUP,
     Command,
+    DeleteMessageCommand,
+    EditMessageCommand,
     LogoutCommand,
+    MarkReadCommand,
     RequestPairingCodeCommand,
     RestartCommand,
     SendMessageCommand,
     SendTextCommand,
     StopCommand,
+    TypingCommand,
     parse_command,
 )
 from shared.events import (
@@ -70,9 +76,11 @@ from shared.events import (
 from shared.ids import new_event_id
 from shared.observability import logger, metrics
 from shared.outgoing import OutgoingContent
+from shared.settings import Settings
 from shared.store import media as media_store
 from shared.store import workspaces
 from shared.store.media import MediaRecord
+from shared.store.records import WorkspaceRecord
 
 if TYPE_CHECKING:
     from session_workers.worker import Worker
@@ -80,6 +88,26 @@ if TYPE_CHECKING:
 BLOCKED_MODES = {"PROXYBLOCK", "TOS_BLOCK", "SMB_TOS_BLOCK", "DEPRECATED_VERSION"}
 STALE_PENDING_CHECK_SECONDS = 5.0
 MEDIA_DOWNLOAD_TRIES = 3
+PACING_CACHE_SECONDS = 10.0
+TYPING_BEFORE_SEND_MIN_SECONDS = 1.0
+TYPING_BEFORE_SEND_MAX_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Pacing:
+    gap_ms: int
+    jitter_ms: int
+    typing_before_send: bool
+
+    @classmethod
+    def of(cls, settings: Settings, workspace: WorkspaceRecord | None) -> Pacing:
+        def pick(name: str) -> Any:
+            value = getattr(workspace, name, None) if workspace is not None else None
+            return getattr(settings, name) if value is None else value
+
+        return cls(pick("send_gap_ms"), pick("send_jitter_ms"), pick("typing_before_send"))
+
+
 MEDIA_DOWNLOADS_AT_ONCE = 4
 _media_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
@@ -185,6 +213,9 @@ class BrowserSession(SessionBase):
         self.phone: str | None = None
         self.attached = asyncio.Event()
         self.sends_in_flight: dict[str, asyncio.Future[None]] = {}
+        self.next_send_at = 0.0
+        self.pacing: Pacing | None = None
+        self.pacing_read_at = 0.0
         self.reconcile_since_s: int | None = None
         self.failures_reported: deque[str] = deque(maxlen=512)
         self.last_link_code: str | None = None
@@ -831,6 +862,8 @@ class BrowserSession(SessionBase):
         self.worker.metrics.commands += 1
         if isinstance(command, SendTextCommand | SendMessageCommand):
             await self._send(entry_id, command)
+        elif isinstance(command, MarkReadCommand | TypingCommand | DeleteMessageCommand | EditMessageCommand):
+            await self._page_action(entry_id, command)
         elif isinstance(command, LogoutCommand):
             await self._ack(entry_id)
             self.logging_out = True
@@ -865,6 +898,41 @@ class BrowserSession(SessionBase):
             except Exception as exc:
                 logger.warning("pairing code request failed", extra={"session_id": self.id, "error": repr(exc)})
 
+    async def _page_action(
+        self, entry_id: str, command: MarkReadCommand | TypingCommand | DeleteMessageCommand | EditMessageCommand
+    ) -> None:
+        """Beside sending: done when the session is ready (within the send timeout), else dropped with a warning.
+        A delete or an edit that works shows as `message.revoked` / `message.edited` (the page reports it)."""
+        try:
+            await asyncio.wait_for(self.ready.wait(), self.settings.send_ready_timeout_seconds)
+        except TimeoutError:
+            logger.warning(
+                "page action dropped: session not ready", extra={"session_id": self.id, "command": command.type}
+            )
+            await self._ack(entry_id)
+            return
+        assert self.driver is not None
+        failure: str | None = None
+        try:
+            if isinstance(command, MarkReadCommand):
+                await self.driver.mark_read(command.chat)
+            elif isinstance(command, TypingCommand):
+                await self.driver.typing(command.chat, command.state, command.seconds)
+            elif isinstance(command, DeleteMessageCommand):
+                failure = await self.driver.delete_for_everyone(command.wa_message_id)
+            else:
+                failure = await self.driver.edit_text(command.wa_message_id, command.text)
+        except Exception as exc:
+            if self.stopping or not self.ready.is_set():
+                raise  # the page went away: the command stays pending for whoever drives next
+            failure = f"{command.type}_failed: {str(exc)[:200]}"
+        if failure is not None:
+            # Not a message.failed: that would mark the original message failed, and it is still sent.
+            logger.warning(
+                "page action refused", extra={"session_id": self.id, "command": command.type, "failure": failure}
+            )
+        await self._ack(entry_id)
+
     async def _restart(self) -> None:
         async with self._reopen_lock:
             if self.ready.is_set():
@@ -886,6 +954,7 @@ class BrowserSession(SessionBase):
         sent_key = keys.session_sent(self.id, command.client_message_id)
         if await redis.exists(sent_key):
             await self._ack(entry_id)
+            await self._dequeue(command.message_id)
             return
         try:
             await asyncio.wait_for(self.ready.wait(), self.settings.send_ready_timeout_seconds)
@@ -894,6 +963,7 @@ class BrowserSession(SessionBase):
             return
         content = command.content if isinstance(command, SendMessageCommand) else None
         try:
+            await self._pace(command.to)
             media = await self._media_for(content)
             if content is not None and content.reaction is not None:
                 result = await self._react(content.reaction.message_id, content.reaction.emoji)
@@ -925,6 +995,38 @@ class BrowserSession(SessionBase):
         )
         await self._ack(entry_id, event, marker_key=sent_key, marker_value=result.message_id)
         self.worker.metrics.messages_sent += 1
+        await self._dequeue(command.message_id)
+
+    async def _pace(self, to: str) -> None:
+        """Anti-ban pacing: one send per gap (+ jitter), so a burst waits in the queue instead of hitting WhatsApp
+        at once; with `typing_before_send` the contact sees typing while the send waits its turn."""
+        pacing = await self._pacing()
+        wait = self.next_send_at - time.monotonic()
+        if pacing.typing_before_send and self.driver is not None:
+            seconds = min(max(wait, TYPING_BEFORE_SEND_MIN_SECONDS), TYPING_BEFORE_SEND_MAX_SECONDS)
+            with contextlib.suppress(Exception):
+                await self.driver.typing(to, "composing", seconds)
+            wait = max(wait, seconds)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self.next_send_at = time.monotonic() + (pacing.gap_ms + random.uniform(0, pacing.jitter_ms)) / 1000
+
+    async def _pacing(self) -> Pacing:
+        """The workspace's pacing (its overrides of the defaults), read at most every PACING_CACHE_SECONDS."""
+        now = time.monotonic()
+        if self.pacing is None or now - self.pacing_read_at > PACING_CACHE_SECONDS:
+            workspace = await workspaces.get_workspace(self.worker.redis, self.workspace_id)
+            self.pacing = Pacing.of(self.settings, workspace)
+            self.pacing_read_at = now
+        return self.pacing
+
+    async def _dequeue(self, message_id: str) -> None:
+        """The message left the session's send queue (sent, failed or found done): its place is free again."""
+        try:
+            await self.worker.redis.zrem(keys.send_queue(self.id), message_id)
+        except RedisError as exc:
+            # Only the queue's bound counts it; a tenant's GET of the queue skips messages no longer queued.
+            logger.warning("send queue entry left behind", extra={"session_id": self.id, "error": repr(exc)})
 
     async def _media_for(self, content: OutgoingContent | None) -> MediaPayload | None:
         if content is None or content.media is None:
@@ -1002,3 +1104,4 @@ class BrowserSession(SessionBase):
             ),
         )
         await self._ack(entry_id, event, marker_key=sent_key, marker_value="failed")
+        await self._dequeue(command.message_id)

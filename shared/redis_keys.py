@@ -118,8 +118,10 @@ def session_messages(session_id: str) -> str:
     return f"{PREFIX}:session:{session_id}:messages"
 
 
-def send_rate(session_id: str) -> str:
-    return f"{PREFIX}:session:{session_id}:sendrate"
+def send_queue(session_id: str) -> str:
+    """The session's queued outgoing messages (sorted set of message ids, by creation): the API bounds it, the
+    worker removes each message once it was sent or failed, a tenant can read and clear it."""
+    return f"{PREFIX}:session:{session_id}:sendq"
 
 
 # Session workers -------------------------------------------------------------------------------

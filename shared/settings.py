@@ -93,7 +93,13 @@ class Settings(BaseSettings):
     dead_letter_ttl_seconds: int = Field(default=14 * 24 * 3600, gt=0)  # = the DLQ's retention
 
     # Tenant API (functions/api)
-    api_send_limit_per_minute: int = Field(default=20, gt=0)
+    # Anti-ban pacing: a session's worker sends at most one message per `send_gap_ms` plus a random 0..jitter, so
+    # bursts wait in the session's queue instead of being refused; the API answers 429 only past `send_queue_max`.
+    # Each is a default a workspace can override (PATCH /v1/workspace).
+    send_gap_ms: int = Field(default=1000, ge=0, le=600_000)
+    send_jitter_ms: int = Field(default=1000, ge=0, le=600_000)
+    send_queue_max: int = Field(default=200, ge=1, le=100_000)
+    typing_before_send: bool = False
     api_max_body_bytes: int = Field(default=128 * 1024, gt=0)
     api_page_size_max: int = Field(default=100, gt=0)
     api_key_rotation_grace_seconds: int = Field(default=3600, ge=0)

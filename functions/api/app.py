@@ -10,7 +10,18 @@ from fastapi import FastAPI
 
 from functions.api import problems
 from functions.api.middleware import BodyLimitMiddleware
-from functions.api.routers import admin, console, deliveries, endpoints, health, media, messages, sessions, workspace
+from functions.api.routers import (
+    actions,
+    admin,
+    console,
+    deliveries,
+    endpoints,
+    health,
+    media,
+    messages,
+    sessions,
+    workspace,
+)
 from functions.api.webhooks_doc import add_webhooks
 from shared.runtime import tune_gc_for_serving
 from shared.settings import get_settings
@@ -38,6 +49,7 @@ def create_app() -> FastAPI:
     # Matched in order: the hot send route first.
     for router in (
         messages.router,
+        actions.router,
         media.router,
         workspace.router,
         sessions.router,

@@ -110,6 +110,10 @@ class WorkspaceOut(BaseModel):
     name: str
     created_at: datetime
     reject_calls: bool = Field(description="its sessions reject incoming WhatsApp calls")
+    send_gap_ms: int | None = Field(description="pacing overrides (null: the deployment's default)")
+    send_jitter_ms: int | None
+    send_queue_max: int | None
+    typing_before_send: bool | None
 
     @classmethod
     def of(cls, record: WorkspaceRecord) -> WorkspaceOut:
@@ -118,11 +122,19 @@ class WorkspaceOut(BaseModel):
             name=record.name,
             created_at=ms_to_dt(record.created_at_ms) or datetime.now(UTC),
             reject_calls=record.reject_calls,
+            send_gap_ms=record.send_gap_ms,
+            send_jitter_ms=record.send_jitter_ms,
+            send_queue_max=record.send_queue_max,
+            typing_before_send=record.typing_before_send,
         )
 
 
 class WorkspaceSettings(_In):
     reject_calls: bool | None = Field(default=None, description="reject incoming WhatsApp calls (call.received)")
+    send_gap_ms: int | None = Field(default=None, ge=0, le=600_000, description="least time between two sends")
+    send_jitter_ms: int | None = Field(default=None, ge=0, le=600_000, description="plus a random 0..this")
+    send_queue_max: int | None = Field(default=None, ge=1, le=100_000, description="429 past this many queued")
+    typing_before_send: bool | None = Field(default=None, description="show typing while a send waits its turn")
 
 
 class ApiKeyOut(BaseModel):
@@ -210,6 +222,15 @@ class CommandAccepted(BaseModel):
     command_id: str
 
 
+class TypingRequest(_In):
+    state: Literal["composing", "recording", "paused"] = "composing"
+    seconds: float = Field(default=5.0, ge=0, le=60)
+
+
+class MessageEdit(_In):
+    text: str = Field(min_length=1, max_length=65536)
+
+
 class MediaUploadCreate(_In):
     mimetype: str = Field(max_length=127, pattern=MIMETYPE_PATTERN, examples=["image/jpeg"])
     size: int = Field(gt=0, description="bytes; the upload must be exactly this long")
@@ -269,6 +290,17 @@ class MessageOut(BaseModel):
             created_at=ms_to_dt(record.created_at_ms) or datetime.now(UTC),
             updated_at=ms_to_dt(record.updated_at_ms) or datetime.now(UTC),
         )
+
+
+class SendQueueOut(BaseModel):
+    session_id: str
+    depth: int = Field(description="messages waiting for their paced turn")
+    messages: list[MessageOut] = Field(description="the first of them, oldest first")
+
+
+class SendQueueCleared(BaseModel):
+    session_id: str
+    cancelled: list[str] = Field(description="ids of the messages cancelled (now failed)")
 
 
 class SecretInfo(BaseModel):

@@ -64,6 +64,8 @@ class SentMessage:
     location: dict[str, Any] | None = None
     vcard_name: str | None = None
     reactions: list[str] = field(default_factory=list)  # every reaction set on it, in order ('' removed it)
+    revoked: bool = False
+    edits: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -182,6 +184,7 @@ class SimulatorState:
         self.reactions: list[dict[str, str]] = []  # every reaction the pages sent, in order
         self.media: dict[str, tuple[bytes, str] | None] = {}  # message id -> bytes on WhatsApp's media server
         self.calls: dict[str, dict[str, Any]] = {}  # call id -> the call, and whether a page rejected it
+        self.presence_sent: list[dict[str, Any]] = []  # the accounts' typing/recording shown to contacts
         self.page = PageConfig()
         self.stats = Stats()
 
@@ -369,6 +372,25 @@ class ScanBody(BaseModel):
 
 class PairBody(BaseModel):
     code: str
+
+class PresenceSentBody(BaseModel):
+    client_id: str
+    chat: str
+    state: str
+    duration: int | None = None
+
+
+class DeleteBody(BaseModel):
+    client_id: str
+    id: str
+    revoke: bool
+
+
+class EditMessageBody(BaseModel):
+    client_id: str
+    id: str
+    body: str
+
 
 
 class PhoneBody(BaseModel):
@@ -883,6 +905,42 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
         device.offline = True
         sim.deliver(device, {"type": "mode", "mode": "OFFLINE"})
         return {"ok": True}
+
+    @app.post("/api/presence")
+    async def presence_sent(body: PresenceSentBody) -> dict[str, bool]:
+        device = device_of_client(body.client_id)
+        sim.presence_sent.append(
+            {
+                "phone": device.phone,
+                "chat": body.chat,
+                "state": body.state,
+                "duration": body.duration,
+                "at": time.time(),
+            }
+        )
+        return {"ok": True}
+
+    @app.get("/control/presence_sent")
+    async def control_presence_sent(phone: str) -> dict[str, Any]:
+        """The typing / recording / paused states the account showed its contacts, in order."""
+        return {"presence": [p for p in sim.presence_sent if p["phone"] == phone]}
+
+    @app.post("/api/delete")
+    async def delete_message(body: DeleteBody) -> dict[str, str]:
+        device = device_of_client(body.client_id)
+        found = device.sent.get(body.id)
+        if body.revoke and found is not None:
+            found.revoked = True
+        return {"result": "OK"}
+
+    @app.post("/api/edit")
+    async def edit_message(body: EditMessageBody) -> dict[str, str]:
+        device = device_of_client(body.client_id)
+        found = device.sent.get(body.id)
+        if found is None:
+            raise HTTPException(404, "msg_not_found")
+        found.edits.append(body.body)
+        return {"result": "OK"}
 
     @app.post("/control/online")
     async def control_online(body: PhoneBody) -> dict[str, bool]:

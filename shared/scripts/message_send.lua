@@ -1,12 +1,14 @@
 -- Accept an outgoing message in one step: the session must exist in the caller's workspace (not deleted);
 -- a message already stored for the client's id comes back as it is; a session in a refused status takes
--- nothing new; then the session's send limit (a token bucket refilled continuously, `limit` tokens a
--- minute, on the server's clock); then the message record, its index entry and the send command on the
--- session's stream.
+-- nothing new; then the session's send queue must have room (its worker sends at a paced rate, so a tenant
+-- is refused only when the backlog is past the bound: the workspace's `send_queue_max`, else the default);
+-- then the message record, its index entry, its place in the queue and the send command on the session's stream.
 -- KEYS[1] client id -> message id, KEYS[2] message hash, KEYS[3] session's message index,
--- KEYS[4] session's send-rate bucket (hash), KEYS[5] session's command stream, KEYS[6] session hash
--- ARGV: message_id, ttl_seconds, created_ms, limit_per_minute, command_json, stream_maxlen, workspace_id,
---       refused statuses (space separated), then the record's hash as field, value, field, value, ...
+-- KEYS[4] session's send queue (sorted set of queued message ids), KEYS[5] session's command stream,
+-- KEYS[6] session hash, KEYS[7] workspace record (JSON)
+-- ARGV: message_id, ttl_seconds, created_ms, default queue max, command_json, stream_maxlen, workspace_id,
+--       refused statuses (space separated), ms per paced send (for Retry-After),
+--       then the record's hash as field, value, field, value, ...
 -- Returns {'no_session', ''} | {'existing', message_id} | {'refused', status} | {'limited', retry_after_ms}
 --       | {'created', message_id}
 local session = redis.call('HMGET', KEYS[6], 'workspace_id', 'deleted_at_ms', 'status')
@@ -16,22 +18,23 @@ if existing then return {'existing', existing} end
 for status in string.gmatch(ARGV[8], '%S+') do
   if status == session[3] then return {'refused', status} end
 end
-local limit = tonumber(ARGV[4])
-local per_ms = limit / 60000
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local bucket = redis.call('HMGET', KEYS[4], 'tokens', 'at_ms')
-local tokens = tonumber(bucket[1]) or limit
-local at = tonumber(bucket[2]) or now
-if now > at then tokens = math.min(limit, tokens + (now - at) * per_ms) end
-if tokens < 1 then
-  return {'limited', tostring(math.ceil((1 - tokens) / per_ms))}
+local max = tonumber(ARGV[4])
+local workspace = redis.call('GET', KEYS[7])
+if workspace then
+  local ok, settings = pcall(cjson.decode, workspace)
+  if ok and type(settings) == 'table' and type(settings['send_queue_max']) == 'number' then
+    max = settings['send_queue_max']
+  end
 end
-redis.call('HSET', KEYS[4], 'tokens', tostring(tokens - 1), 'at_ms', tostring(math.max(now, at)))
-redis.call('PEXPIRE', KEYS[4], 120000)
+local depth = redis.call('ZCARD', KEYS[4])
+if depth >= max then
+  return {'limited', tostring(math.max(1000, (depth - max + 1) * tonumber(ARGV[9])))}
+end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-redis.call('HSET', KEYS[2], unpack(ARGV, 9))
+redis.call('HSET', KEYS[2], unpack(ARGV, 10))
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+redis.call('EXPIRE', KEYS[4], ARGV[2])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'command', ARGV[5])
 return {'created', ARGV[1]}

@@ -133,6 +133,33 @@ async def advance_status(
     )
 
 
+CANCELLED_REASON = "cancelled: the tenant cleared the session's send queue"
+
+
+async def queued_messages(redis: Redis, session_id: str, limit: int) -> tuple[int, list[MessageRecord]]:
+    """The session's send queue: how many wait, and the first `limit` of them still queued (oldest first)."""
+    depth = int(await redis.zcard(keys.send_queue(session_id)))
+    ids = [str(i) for i in await redis.zrange(keys.send_queue(session_id), 0, limit - 1)]
+    records = [await get_message(redis, message_id) for message_id in ids]
+    return depth, [r for r in records if r is not None and r.status is MessageStatus.QUEUED]
+
+
+async def cancel_queued(redis: Redis, session_id: str) -> list[str]:
+    """Cancel every queued message no worker has started sending (one step); returns their ids."""
+    cancelled = await script(redis, "send_queue_cancel")(
+        keys=[keys.send_queue(session_id)],
+        args=[
+            keys.message(""),
+            keys.session_sending(session_id, ""),
+            keys.session_sent(session_id, ""),
+            MESSAGE_TTL_SECONDS,
+            now_ms(),
+            CANCELLED_REASON,
+        ],
+    )
+    return [str(i) for i in cancelled]
+
+
 class SendOutcome(StrEnum):
     CREATED = "created"
     EXISTING = "existing"
@@ -165,7 +192,7 @@ def send_command(record: MessageRecord) -> SendTextCommand | SendMessageCommand:
 
 
 def queue_message_call(
-    record: MessageRecord, *, limit_per_minute: int, refused_statuses: Iterable[str] = ()
+    record: MessageRecord, *, queue_max: int, ms_per_send: int, refused_statuses: Iterable[str] = ()
 ) -> tuple[list[str], list[str | int]]:
     """The (keys, args) of the `message_send` script for `record`: for callers that batch many sends
     into one round trip (`shared.scripts.run_many`); `read_queue_result` reads each reply."""
@@ -175,19 +202,21 @@ def queue_message_call(
             keys.client_message(record.session_id, record.client_message_id),
             keys.message(record.id),
             keys.session_messages(record.session_id),
-            keys.send_rate(record.session_id),
+            keys.send_queue(record.session_id),
             keys.session_commands(record.session_id),
             keys.session(record.session_id),
+            keys.workspace(record.workspace_id),
         ],
         [
             record.id,
             MESSAGE_TTL_SECONDS,
             record.created_at_ms,
-            limit_per_minute,
+            queue_max,
             command.model_dump_json(),
             COMMAND_STREAM_MAXLEN,
             record.workspace_id,
             " ".join(refused_statuses),
+            ms_per_send,
             *[item for pair in record.to_hash().items() for item in pair],
         ],
     )
@@ -210,15 +239,18 @@ async def read_queue_result(redis: Redis, record: MessageRecord, result: Sequenc
 
 
 async def queue_message(
-    redis: Redis, record: MessageRecord, *, limit_per_minute: int, refused_statuses: Iterable[str] = ()
+    redis: Redis, record: MessageRecord, *, queue_max: int, ms_per_send: int, refused_statuses: Iterable[str] = ()
 ) -> QueuedMessage:
     """Accept a message for sending in one step (one round trip).
 
     NO_SESSION: the session does not exist, is deleted or is another workspace's. EXISTING: a message
     already stored for this client id, returned as it is (no token spent). REFUSED: the session's status
-    is one of `refused_statuses`. LIMITED: the session's send limit is spent (`retry_after_ms`).
+    is one of `refused_statuses`. LIMITED: the session's send queue is full (`retry_after_ms`: about when a
+    place frees up at the paced rate).
     CREATED: the record, its index entry and the worker's SendTextCommand were written together.
     Nothing is written in the other cases."""
-    call_keys, args = queue_message_call(record, limit_per_minute=limit_per_minute, refused_statuses=refused_statuses)
+    call_keys, args = queue_message_call(
+        record, queue_max=queue_max, ms_per_send=ms_per_send, refused_statuses=refused_statuses
+    )
     result = await script(redis, "message_send")(keys=call_keys, args=args)
     return await read_queue_result(redis, record, result)

@@ -18,6 +18,11 @@ class WorkspaceRecord(BaseModel):
     name: str
     created_at_ms: int = Field(default_factory=now_ms)
     reject_calls: bool = False  # the workspace's sessions reject incoming WhatsApp calls (call.received says so)
+    # Anti-ban pacing of its sessions' sends; None: the deployment's default (settings).
+    send_gap_ms: int | None = None
+    send_jitter_ms: int | None = None
+    send_queue_max: int | None = None
+    typing_before_send: bool | None = None
 
 
 class SessionRecord(BaseModel):

@@ -16,6 +16,8 @@ FAST_WORKERS = {
     "WAGW_CLAIM_INTERVAL_MS": "300",
     "WAGW_AUTH_BACKUP_INTERVAL_SECONDS": "2",
     "WAGW_WORKER_CAPACITY": "10",
+    "WAGW_SEND_GAP_MS": "0",  # no anti-ban pacing: the tests send in bursts and count at once
+    "WAGW_SEND_JITTER_MS": "0",
 }
 
 

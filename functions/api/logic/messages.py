@@ -45,8 +45,12 @@ async def send_message(
     if not plain:
         await media.check_before_queueing(workspace_id, content)
     redis = get_redis()
+    settings = get_settings()
     call_keys, args = messages.queue_message_call(
-        record, limit_per_minute=get_settings().api_send_limit_per_minute, refused_statuses=REFUSED
+        record,
+        queue_max=settings.send_queue_max,
+        ms_per_send=settings.send_gap_ms + settings.send_jitter_ms // 2,
+        refused_statuses=REFUSED,
     )
     result = await messages.read_queue_result(redis, record, await batching.message_send.run(redis, call_keys, args))
     if result.outcome is SendOutcome.NO_SESSION:
@@ -55,7 +59,9 @@ async def send_message(
         raise errors.Conflict(f"session {session_id} is {result.session_status}; it cannot send")
     if result.outcome is SendOutcome.LIMITED:
         seconds = max(1, math.ceil(result.retry_after_ms / 1000))
-        raise errors.RateLimited(f"session {session_id} reached its send limit; retry in {seconds} s", seconds)
+        raise errors.RateLimited(
+            f"session {session_id}'s send queue is full (it sends at a paced rate); retry in {seconds} s", seconds
+        )
     assert result.record is not None
     if result.outcome is SendOutcome.EXISTING and _fingerprint(result.record) != _fingerprint(record):
         raise errors.Conflict(f"client_message_id {client_message_id!r} was already used for a different message")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from functions.api.auth import Principal, ReadScope, SendScope
-from functions.api.logic import messages
-from functions.api.models import MessageCreate, MessageOut
+from functions.api.logic import actions, messages
+from functions.api.models import CommandAccepted, MessageCreate, MessageEdit, MessageOut
 from functions.api.problems import problems
 
 router = APIRouter(prefix="/v1", tags=["messages"])
@@ -35,3 +35,27 @@ async def send_message(session_id: str, body: MessageCreate, principal: Principa
 @router.get("/messages/{message_id}", responses=problems(403, 404))
 async def get_message(message_id: str, principal: Principal = ReadScope) -> MessageOut:
     return MessageOut.of(await messages.get_message(principal.workspace_id, message_id))
+
+
+@router.delete(
+    "/messages/{message_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommandAccepted,
+    responses=problems(403, 404, 409),
+)
+async def delete_for_everyone(message_id: str, principal: Principal = SendScope) -> CommandAccepted:
+    """Delete a sent message for everyone (`message.revoked` follows)."""
+    command = await actions.delete_for_everyone(principal.workspace_id, message_id)
+    return CommandAccepted(session_id=command.session_id, command=command.type, command_id=command.command_id)
+
+
+@router.patch(
+    "/messages/{message_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CommandAccepted,
+    responses=problems(403, 404, 409),
+)
+async def edit_text(message_id: str, body: MessageEdit, principal: Principal = SendScope) -> CommandAccepted:
+    """Edit a sent text (`message.edited` follows)."""
+    command = await actions.edit_text(principal.workspace_id, message_id, body.text)
+    return CommandAccepted(session_id=command.session_id, command=command.type, command_id=command.command_id)

@@ -224,12 +224,14 @@
     const db = await modelStorage();
     let bytes = 0, n = 0;
     const counts = { contact: 0, chat: 0, message: 0 };
+    const chats = new Set();
     await new Promise((resolve, reject) => {
       const tx = db.transaction(['contact', 'chat', 'message', 'meta'], 'readwrite');
       tx.objectStore('meta').add({ created: new Date(), seed });
       while (bytes < kb * 1024) {
         const r = noise[n % 4096], chat = '1555' + String(1000000 + (n % 97)) + '@c.us';
-        if (n % 40 === 0) {
+        if (!chats.has(chat)) {
+          chats.add(chat);
           tx.objectStore('contact').put({ id: chat, name: words[r % words.length] + ' ' + n, pushname: 'c' + r, t: n });
           tx.objectStore('chat').put({ id: chat, unread: r % 3, t: new Date(1700000000000 + n * 1000), archived: false });
           counts.contact++; counts.chat++;
@@ -818,6 +820,43 @@
     }
   }
 
+  // chat/functions/markIsComposing.ts, markIsRecording.ts (a duration), markIsPaused.ts: the account's presence
+  // in the chat, seen by the contact (the simulator records it: GET /control/presence_sent).
+  async function sendPresence(chatId, presence, duration) {
+    const chat = await findChat(chatId);
+    await api('/api/presence', { client_id: state.clientId, chat: chat.id._serialized, state: presence, duration: duration || null });
+  }
+
+  // chat/functions/deleteMessage.ts: with revoke, a message of ours is deleted for everyone.
+  async function deleteMessage(chatId, ids, deleteMediaInDevice = false, revoke = false) {
+    const single = !Array.isArray(ids);
+    const results = [];
+    for (const id of single ? [ids] : ids) {
+      const msg = await getMessageById(id);
+      const mine = !!msg.id.fromMe;
+      const done = await api('/api/delete', { client_id: state.clientId, id: msg.id._serialized, revoke: !!(revoke && mine) });
+      if (revoke && mine) {
+        queueMicrotask(() => fire('chat.msg_revoke', {
+          from: msg.id.remote, id: msgKey(true, msg.id.remote, randomId()), refId: msg.id, to: msg.id.remote, type: 'sender_revoke',
+        }));
+      }
+      results.push({ id: msg.id._serialized, sendMsgResult: done.result, isRevoked: !!(revoke && mine), isDeleted: !revoke, isSentByMe: mine });
+    }
+    return single ? results[0] : results;
+  }
+
+  // chat/functions/editMessage.ts: only our own texts (canEditMsg); returns like a send, never throws a failed send.
+  async function editMessage(msgId, newText, options = {}) {
+    options = { ...DEFAULT_SEND_OPTIONS, ...options };
+    const msg = await getMessageById(msgId);
+    if (!msg.id.fromMe || (msg.type && msg.type !== 'chat')) throw wppError('edit_message_error', 'Cannot edit this message');
+    if (options.markIsRead) await api('/api/read', { client_id: state.clientId, chat: msg.id.remote._serialized }).catch(() => null);
+    const done = await api('/api/edit', { client_id: state.clientId, id: msg.id._serialized, body: String(newText).trim() });
+    msg.body = String(newText).trim();
+    queueMicrotask(() => fire('chat.msg_edited', { chat: msg.id.remote, id: msg.id._serialized, msg }));
+    return { id: msg.id._serialized, ack: 1, sendMsgResult: { messageSendResult: done.result } };
+  }
+
   // chat/functions/downloadMedia.ts: the Msg must carry mediaData; the bytes come from WhatsApp's media servers
   // (which forget them after a while: then the download fails).
   async function downloadMedia(id) {
@@ -915,6 +954,11 @@
       sendVCardContactMessage,
       sendReactionToMessage,
       downloadMedia,
+      markIsComposing(chatId, duration) { return sendPresence(chatId, 'composing', duration); },
+      markIsRecording(chatId, duration) { return sendPresence(chatId, 'recording', duration); },
+      markIsPaused(chatId) { return sendPresence(chatId, 'paused'); },
+      deleteMessage,
+      editMessage,
       getMessageById,
       async markIsRead(chatId) {
         const chat = await findChat(chatId);

@@ -27,6 +27,8 @@ FAST = {
     "WAGW_OUTBOX_BACKOFF_MAX_SECONDS": "2",
     "WAGW_STOP_TIMEOUT_SECONDS": "10",
     "WAGW_SEND_READY_TIMEOUT_SECONDS": "20",
+    "WAGW_SEND_GAP_MS": "0",  # no anti-ban pacing, unless a test is about it
+    "WAGW_SEND_JITTER_MS": "0",
 }
 
 

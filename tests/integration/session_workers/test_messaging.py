@@ -4,7 +4,9 @@ URL from a real local HTTP server and by upload from the media bucket (LocalStac
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -16,7 +18,14 @@ from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
 from session_workers.worker import Worker
 from shared import aws
-from shared.commands import SendMessageCommand, enqueue_command
+from shared.commands import (
+    DeleteMessageCommand,
+    EditMessageCommand,
+    MarkReadCommand,
+    SendMessageCommand,
+    TypingCommand,
+    enqueue_command,
+)
 from shared.outgoing import OutgoingContent
 from shared.settings import get_settings
 from shared.store import media as media_store
@@ -281,3 +290,55 @@ async def test_every_inbound_type_and_event_reaches_the_tenant(
     async with httpx.AsyncClient() as http:
         calls = (await http.get(sim.url + "control/calls", params={"phone": phone})).json()["calls"]
     assert calls[0]["rejected"] is True
+
+
+async def test_sends_are_paced_in_order_with_typing_and_the_page_actions_work(
+    redis: Redis, worker: Worker, sim: SimulatorServer, stub: IngestStub
+) -> None:
+    phone = "15550012004"
+    # Given a workspace that paces sends 0.4 s apart and shows typing before each
+    await workspaces.create_workspace(
+        redis, WorkspaceRecord(id="ws_test", name="paced", send_gap_ms=400, send_jitter_ms=0, typing_before_send=True)
+    )
+    sid = await new_session(redis, "msg_paced")
+    await scan_latest_qr(stub, sim, sid, phone)
+    await stub.wait_for(lambda: "ready" in stub.statuses(sid), 20, "ready")
+    # When four messages are queued at once for one chat
+    for i in range(4):
+        await enqueue_command(redis, send(sid, f"p{i}", CONTACT, type="text", text=f"paced {i}", reply_to=None))
+    # Then they go out in order, at least the gap apart, each after the contact saw typing
+    sent = await stub.wait_for(
+        lambda: len(stub.select("message.sent", sid)) == 4 and stub.select("message.sent", sid), 30, "four sent"
+    )
+    assert [e["data"]["client_message_id"] for e in sent] == ["p0", "p1", "p2", "p3"]
+    moments = [datetime.fromisoformat(e["occurred_at"]) for e in sent]
+    assert all((b - a).total_seconds() >= 0.95 for a, b in itertools.pairwise(moments))
+    async with httpx.AsyncClient() as http:
+        shown = (await http.get(sim.url + "control/presence_sent", params={"phone": phone})).json()["presence"]
+        assert [p["state"] for p in shown].count("composing") >= 4
+    # When the tenant marks the chat read, shows recording, deletes the first for everyone and edits the second
+    first, second = sent[0]["data"]["message_id"], sent[1]["data"]["message_id"]
+    await enqueue_command(redis, MarkReadCommand(session_id=sid, chat=f"{CONTACT}@c.us"))
+    await enqueue_command(redis, TypingCommand(session_id=sid, chat=f"{CONTACT}@c.us", state="recording", seconds=2))
+    await enqueue_command(redis, DeleteMessageCommand(session_id=sid, message_id="msg_p0", wa_message_id=first))
+    await enqueue_command(
+        redis, EditMessageCommand(session_id=sid, message_id="msg_p1", wa_message_id=second, text="fixed")
+    )
+    # Then WhatsApp saw each, and the tenant hears of the deletion and the edit
+    await stub.wait_for(lambda: stub.select("message.revoked", sid), 20, "message.revoked")
+    await stub.wait_for(lambda: stub.select("message.edited", sid), 20, "message.edited")
+    assert stub.select("message.revoked", sid)[0]["data"]["message_id"] == first
+    assert stub.select("message.edited", sid)[0]["data"] == {
+        "message_id": second,
+        "chat_id": f"{CONTACT}@c.us",
+        "body": "fixed",
+    }
+    async with httpx.AsyncClient() as http:
+        out = {
+            m["id"]: m for m in (await http.get(sim.url + "control/sent", params={"phone": phone})).json()["messages"]
+        }
+        reads = (await http.get(sim.url + "control/reads", params={"phone": phone})).json()["chats"]
+        shown = (await http.get(sim.url + "control/presence_sent", params={"phone": phone})).json()["presence"]
+    assert out[first]["revoked"] is True and out[second]["edits"] == ["fixed"]
+    assert reads == {f"{CONTACT}@c.us": 1}
+    assert shown[-1]["state"] == "recording" and shown[-1]["duration"] == 2000
