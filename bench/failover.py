@@ -1,8 +1,13 @@
-"""Failover: two workers (separate processes), 20 ready sessions on A, A killed with SIGKILL (its whole process
-group, as when an ECS task dies). Checks: all 20 ready on B within 20 s of the kill, no QR shown, commands sent
-during the gap delivered once, no event lost (A's unsent outbox drained by B). Prints the timeline.
+"""Failover: two workers (separate processes), N ready sessions on A, then a fault: A killed with SIGKILL (its
+whole process group, as when an ECS task dies), A stopped with SIGTERM (a deploy), or A's Chromium killed (a browser
+crash; A restores its own sessions). Checks: all N ready again within 20 s of the fault, no QR shown, commands sent
+during the gap delivered once, no event lost (A's unsent outbox drained). Prints the timeline.
 
-    .venv/bin/python bench/failover.py [--sessions 20] [--strategy profile] [--data-dir docs/bench-data]
+    .venv/bin/python bench/failover.py [--sessions 20] [--strategy profile] [--fault kill|sigterm|browser-crash]
+        [--storage-kb 1024] [--no-kms] [--data-dir docs/bench-data]
+
+Archives are sealed with a KMS key on a LocalStack started for the run (unless --no-kms), as in AWS; each linked
+page fills `--storage-kb` of IndexedDB (the simulator's model-storage database), a realistic size.
 
 The timeline and each session's restore on B (when B started it, when it was ready) also go to
 docs/bench-data/failover.json, which bench/plots.py draws as docs/img/failover-timeline.png.
@@ -34,7 +39,7 @@ from shared.commands import SendTextCommand, enqueue_command
 from shared.settings import get_settings
 from shared.store.records import SessionRecord
 from shared.store.sessions import create_session
-from wagw_local.services import free_port
+from wagw_local.services import aws_test_environment, free_port, start_localstack
 
 TARGET_SECONDS = 20.0
 
@@ -74,8 +79,16 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--strategy", default="profile")
+    parser.add_argument("--fault", choices=("kill", "sigterm", "browser-crash"), default="kill")
+    parser.add_argument("--storage-kb", type=int, default=1024, help="IndexedDB each linked page fills")
+    parser.add_argument("--no-kms", action="store_true", help="store archives unsealed (no LocalStack)")
     add_data_dir_argument(parser)
     args = parser.parse_args()
+    localstack = None
+    if not args.no_kms:
+        localstack = start_localstack()
+        os.environ.update(aws_test_environment(localstack.url))
+        os.environ["WAGW_AUTH_KMS_KEY_ID"] = create_archive_key()
     load = LoadSampler().start()
     count = args.sessions
     logdir = Path(tempfile.mkdtemp(prefix="wagw-failover-"))
@@ -105,6 +118,7 @@ async def main() -> None:
                     return False
 
             await wait(lambda: healthy(port_a), 60, "worker A ready")
+            (await http.post(sim.url + "control/page", json={"storage_kb": args.storage_kb})).raise_for_status()
             sids = [f"fo_{i:02d}" for i in range(count)]
             phones = {sid: f"1555800{i:04d}" for i, sid in enumerate(sids)}
             for sid in sids:
@@ -131,21 +145,17 @@ async def main() -> None:
                 return all(await asyncio.gather(*[redis.exists(keys.session_auth(s)) for s in sids]))
 
             await wait(all_saved, 120, "auth saved for every session")
+            archives = await archive_sizes(redis, sids)
             b = start_worker("worker-b", port_b, logdir)
             processes.append(b)
             await wait(lambda: healthy(port_b), 60, "worker B ready")
             qrs_before = {s: len(stub.select("session.qr", s)) for s in sids}
             ready_before = {s: stub.statuses(s).count("ready") for s in sids}
 
-            # Kill A (SIGKILL to its process group) and work during the gap
-            # Everything of task A dies at once, as when a container is killed (Playwright starts Chromium in a
-            # process group of its own, so the group kill alone would leave it running).
-            doomed = [a.pid, *descendants(a.pid)]
             kill_at = time.time()
-            for pid in doomed:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            a.wait(10)
+            fault(a, args.fault)
+            if args.fault == "kill":
+                a.wait(10)
             unsent = [fields["event"] for _id, fields in await redis.xrange(keys.outbox("worker-a"))]
             for i, sid in enumerate(sids):
                 await enqueue_command(
@@ -167,7 +177,7 @@ async def main() -> None:
             # B takes over
             with contextlib.suppress(RuntimeError):
                 await wait(
-                    lambda: all(stub.statuses(s).count("ready") > ready_before[s] for s in sids), 90, "all ready on B"
+                    lambda: all(stub.statuses(s).count("ready") > ready_before[s] for s in sids), 90, "all ready again"
                 )
             all_ready_at = time.time()
             with contextlib.suppress(RuntimeError):  # a shortfall is reported by the checks below
@@ -210,19 +220,24 @@ async def main() -> None:
         received = [e["data"]["body"] for e in stub.select("message.received")]
         delivered_ids = {e["id"] for e in stub.select()}
         lost = [raw for raw in unsent if json.loads(raw)["id"] not in delivered_ids]
-        print(f"failover bench: {count} sessions, strategy {args.strategy}, lease TTL {settings.lease_ttl_ms} ms")
-        print("timeline (relative to the kill):")
-        print(f"  {at(kill_at, kill_at)}  SIGKILL every process of worker A; {len(unsent)} events still in A's outbox")
+        print(
+            f"failover bench: {count} sessions, strategy {args.strategy}, fault {args.fault}, lease TTL "
+            f"{settings.lease_ttl_ms} ms, {args.storage_kb} KiB IndexedDB per page, archives "
+            f"{'sealed (KMS on LocalStack)' if localstack else 'unsealed'}: {archives['raw_kib']:.0f} KiB raw, "
+            f"{archives['stored_kib']:.0f} KiB stored on average"
+        )
+        print("timeline (relative to the fault):")
+        print(f"  {at(kill_at, kill_at)}  {FAULTS[args.fault]}; {len(unsent)} events still in A's outbox")
         print(f"  {at(gap_sent_at, kill_at)}  {count} send_text commands and {count} inbound messages issued")
-        print(f"  {at(claims[0], kill_at)}  B starts its first restored session (A's leases lapsed)")
-        print(f"  {at(ready_times[0], kill_at)}  first session ready on B")
-        print(f"  {at(statistics_median(ready_times), kill_at)}  half the sessions ready on B")
-        print(f"  {at(ready_times[-1], kill_at)}  all {count} sessions ready on B")
+        print(f"  {at(claims[0], kill_at)}  first restored session starts")
+        print(f"  {at(ready_times[0], kill_at)}  first session ready again")
+        print(f"  {at(statistics_median(ready_times), kill_at)}  half the sessions ready again")
+        print(f"  {at(ready_times[-1], kill_at)}  all {count} sessions ready again")
         print(f"  {at(all_ready_at, kill_at)}  (observed at the ingest stub)")
         print("checks:")
         elapsed = ready_times[-1] - kill_at
         checks = {
-            f"all {count} ready on B within {TARGET_SECONDS:.0f} s ({elapsed:.1f} s)": elapsed <= TARGET_SECONDS,
+            f"all {count} ready again within {TARGET_SECONDS:.0f} s ({elapsed:.1f} s)": elapsed <= TARGET_SECONDS,
             f"no QR shown ({new_qrs} new QR events)": new_qrs == 0,
             f"gap commands reported sent once ({len(sent_ids)} message.sent, {len(set(sent_ids))} distinct)": sorted(
                 sent_ids
@@ -250,12 +265,12 @@ async def main() -> None:
             return round(stamp - kill_at, 3) if stamp != float("inf") else None
 
         timeline = [
-            ("kill", kill_at, f"SIGKILL every process of worker A ({len(unsent)} events still in its outbox)"),
+            ("kill", kill_at, f"{FAULTS[args.fault]} ({len(unsent)} events still in its outbox)"),
             ("gap_work_issued", gap_sent_at, f"{count} send_text commands and {count} inbound messages issued"),
-            ("first_restore", claims[0] if claims else float("inf"), "B starts its first restored session"),
-            ("first_ready", ready_times[0], "first session ready on B"),
-            ("half_ready", statistics_median(ready_times), "half the sessions ready on B"),
-            ("all_ready", ready_times[-1], f"all {count} sessions ready on B"),
+            ("first_restore", claims[0] if claims else float("inf"), "first restored session starts"),
+            ("first_ready", ready_times[0], "first session ready again"),
+            ("half_ready", statistics_median(ready_times), "half the sessions ready again"),
+            ("all_ready", ready_times[-1], f"all {count} sessions ready again"),
             ("observed", all_ready_at, "all ready observed at the ingest stub"),
         ]
         write_data(
@@ -266,6 +281,9 @@ async def main() -> None:
                 "run": load.run_info(),
                 "sessions": count,
                 "strategy": args.strategy,
+                "fault": args.fault,
+                "storage_kb": args.storage_kb,
+                "archives": {**archives, "sealed": localstack is not None},
                 "lease": {
                     "ttl_ms": settings.lease_ttl_ms,
                     "heartbeat_interval_ms": settings.heartbeat_interval_ms,
@@ -298,6 +316,54 @@ async def main() -> None:
                     os.killpg(process.pid, signal.SIGKILL)
         await redis.aclose()
         backends.stop()
+        if localstack is not None:
+            localstack.stop()
+
+
+FAULTS = {
+    "kill": "SIGKILL every process of worker A",
+    "sigterm": "SIGTERM to worker A (graceful stop: save, hand over, drain)",
+    "browser-crash": "SIGKILL worker A's Chromium processes (A reopens its sessions from their archives)",
+}
+
+
+def fault(worker: subprocess.Popen[bytes], kind: str) -> None:
+    """Everything of task A dies at once for `kill`, as when a container is killed (Playwright starts Chromium in
+    a process group of its own, so the group kill alone would leave it running)."""
+    if kind == "sigterm":
+        worker.send_signal(signal.SIGTERM)
+        return
+    doomed = [worker.pid, *descendants(worker.pid)] if kind == "kill" else chromium_processes(worker.pid)
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def chromium_processes(root: int) -> list[int]:
+    found = []
+    for pid in descendants(root):
+        with contextlib.suppress(OSError):
+            if b"chrom" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]:
+                found.append(pid)
+    return found
+
+
+def create_archive_key() -> str:
+    import boto3
+
+    kms = boto3.client("kms", region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    arn: str = kms.create_key(Description="wagw bench: auth archives")["KeyMetadata"]["Arn"]
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=get_settings().auth_bucket)
+    return arn
+
+
+async def archive_sizes(redis: Redis, sids: list[str]) -> dict[str, float]:
+    rows = [await redis.hmget(keys.session_auth(s), ["size", "stored"]) for s in sids]
+    return {
+        "raw_kib": sum(int(r[0] or 0) for r in rows) / len(rows) / 1024,
+        "stored_kib": sum(int(r[1] or 0) for r in rows) / len(rows) / 1024,
+        "in_s3": float(sum([await redis.hexists(keys.session_auth(s), "s3_key") for s in sids])),
+    }
 
 
 def statistics_median(values: list[float]) -> float:

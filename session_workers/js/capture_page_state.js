@@ -90,7 +90,8 @@ async () => {
         return Promise.all([request(store.getAllKeys()), request(store.getAll())]).then(([keys, values]) => ({ meta, keys, values }));
       });
       for (const { meta, keys, values } of await Promise.all(reads)) {
-        meta.records = keys.map((k, i) => [encoder()(k), encoder()(values[i])]);
+        // In-line keys are part of the value: only out-of-line keys are stored beside it.
+        meta.records = meta.keyPath === null ? keys.map((k, i) => [encoder()(k), encoder()(values[i])]) : values.map((v) => encoder()(v));
         records += keys.length;
         stores.push(meta);
       }

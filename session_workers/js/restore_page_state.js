@@ -74,11 +74,9 @@ async (text) => {
         for (const meta of database.stores) {
           const store = db.createObjectStore(meta.name, { keyPath: meta.keyPath, autoIncrement: meta.autoIncrement });
           for (const index of meta.indexes) store.createIndex(index.name, index.keyPath, { unique: index.unique, multiEntry: index.multiEntry });
-          for (const [key, value] of meta.records) {
-            if (meta.keyPath === null) store.put(decoder()(value), decoder()(key));
-            else store.put(decoder()(value));
-            records += 1;
-          }
+          if (meta.keyPath === null) for (const [key, value] of meta.records) store.put(decoder()(value), decoder()(key));
+          else for (const value of meta.records) store.put(decoder()(value));
+          records += meta.records.length;
         }
       };
       open.onsuccess = () => { open.result.close(); resolve(); };
