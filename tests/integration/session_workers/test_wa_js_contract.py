@@ -346,3 +346,97 @@ async def test_the_real_bundle_exposes_every_name_the_driver_calls(browser: Brow
         assert await page.evaluate("() => [typeof WPP.version, WPP.isReady]") == ["string", False]
     finally:
         await context.close()
+
+
+async def test_media_sends_return_less_and_refuse_files_over_whatsapps_limit(page: Page, sim: SimulatorServer) -> None:
+    """chat/functions/sendFileMessage.ts: returns {id, ack, sendMsgResult} (no from/to), throws `file_too_large`
+    over MediaGatingUtils.getUploadLimit; an audio with isPtt is a voice note. sendReactionToMessage.ts returns only
+    {sendMsgResult}. sendVCardContactMessage.ts sends one contact as a `vcard` whose body is the vCard."""
+    phone = "15550009091"
+    await open_linked(page, sim, phone)
+    small = await page.evaluate(
+        f"() => WPP.chat.sendFileMessage('{CONTACT}@c.us', 'data:audio/ogg;base64,T2dnUw==',"
+        " { type: 'audio', isPtt: true, markIsRead: false })"
+    )
+    assert set(small) == {"id", "ack", "sendMsgResult"} and small["sendMsgResult"] == {"messageSendResult": "OK"}
+    too_big = await page.evaluate(
+        f"() => WPP.chat.sendFileMessage('{CONTACT}@c.us', 'data:image/webp;base64,' + btoa('x'.repeat(1100000)),"
+        " { type: 'sticker' }).then(() => null, (e) => e.code)"
+    )
+    assert too_big == "file_too_large"
+    card = await page.evaluate(
+        f"() => WPP.chat.sendVCardContactMessage('{CONTACT}@c.us', {{ id: '6281100000999@c.us', name: 'Help' }},"
+        " { markIsRead: false })"
+    )
+    reaction = await page.evaluate(f"() => WPP.chat.sendReactionToMessage('{card['id']}', '👍')")
+    assert reaction == {"sendMsgResult": {"messageSendResult": "OK"}}
+    async with httpx.AsyncClient() as http:
+        sent = (await http.get(sim.url + "control/sent", params={"phone": phone})).json()["messages"]
+    assert [m["type"] for m in sent] == ["ptt", "vcard"] and "waid=6281100000999" in sent[1]["body"]
+
+
+async def test_downloading_media_needs_a_media_message_and_the_servers_copy(page: Page, sim: SimulatorServer) -> None:
+    """chat/functions/downloadMedia.ts: `message_not_contains_media` for a message without mediaData; the bytes come
+    from WhatsApp's media servers, which forget them after a while (the download then fails)."""
+    phone = "15550009092"
+    await open_linked(page, sim, phone)
+    text = await control(sim, "inbound", phone=phone, sender=f"{CONTACT}@c.us", body="no media", id="DLTEXT")
+    photo = await control(sim, "inbound", phone=phone, sender=f"{CONTACT}@c.us", type="image", id="DLIMG")
+    gone = await control(
+        sim, "inbound", phone=phone, sender=f"{CONTACT}@c.us", type="document", id="DLGONE", media_gone=True
+    )
+    await eventually(lambda: at_least(page, "chat.new_message", 3), what="three messages")
+    download = """(id) => WPP.chat.downloadMedia(id).then(
+      async (b) => ({ size: b.size, type: b.type }), (e) => ({ error: e.code }))"""
+    assert await page.evaluate(download, text["id"]) == {"error": "message_not_contains_media"}
+    assert (await page.evaluate(download, photo["id"]))["type"] == "image/png"
+    assert await page.evaluate(download, gone["id"]) == {"error": "media_download_failed"}
+
+
+async def test_reactions_edits_revokes_presence_groups_and_calls_have_wa_js_shapes(
+    page: Page, sim: SimulatorServer
+) -> None:
+    """chat/events/eventTypes.ts: chat.new_reaction {id, msgId, reactionText, sender, timestamp, ...},
+    chat.msg_edited {chat, id, msg}, chat.msg_revoke {from, id, refId, to, type}, chat.presence_change {id, state,
+    ...}; group/events/eventTypes.ts group.participant_changed {groupId, action, operation, participants};
+    call/events/eventTypes.ts call.incoming_call {id, isGroup, isVideo, offerTime, sender, peerJid}."""
+    phone = "15550009093"
+    await open_linked(page, sim, phone)
+    await page.evaluate(
+        """() => { window.__more = [];
+          for (const n of ['chat.new_reaction', 'chat.msg_edited', 'chat.msg_revoke', 'chat.presence_change',
+                           'group.participant_changed', 'call.incoming_call'])
+            WPP.on(n, (p) => window.__more.push({ n, keys: Object.keys(p).sort() })); }"""
+    )
+    msg = await control(sim, "inbound", phone=phone, sender=f"{CONTACT}@c.us", body="hi", id="EVT1")
+    await control(sim, "reaction", phone=phone, sender=f"{CONTACT}@c.us", message_id=msg["id"], emoji="🔥")
+    await control(sim, "edit", phone=phone, message_id=msg["id"], body="hi!")
+    await control(sim, "revoke", phone=phone, message_id=msg["id"])
+    await control(sim, "presence", phone=phone, chat=f"{CONTACT}@c.us", state="composing")
+    await control(sim, "group", phone=phone, group="120363000000000099@g.us", action="add", participants=[CONTACT])
+    await control(sim, "call", phone=phone, sender=f"{CONTACT}@c.us")
+    seen = await eventually(
+        lambda: page.evaluate("() => window.__more.length >= 6 && window.__more"), what="six events"
+    )
+    shapes = {e["n"]: e["keys"] for e in seen}
+    assert set(shapes["chat.new_reaction"]) >= {"id", "msgId", "reactionText", "sender", "timestamp"}
+    assert shapes["chat.msg_edited"] == ["chat", "id", "msg"]
+    assert set(shapes["chat.msg_revoke"]) >= {"from", "id", "refId", "to", "type"}
+    assert set(shapes["chat.presence_change"]) >= {"id", "isGroup", "isOnline", "state", "t"}
+    assert set(shapes["group.participant_changed"]) >= {"groupId", "action", "operation", "participants"}
+    assert set(shapes["call.incoming_call"]) == {"id", "isGroup", "isVideo", "offerTime", "peerJid", "sender"}
+
+
+async def test_editing_marks_the_chat_read_unless_told_not_to(page: Page, sim: SimulatorServer) -> None:
+    """chat/functions/editMessage.ts merges defaultSendMessageOptions (markIsRead: true), like every send."""
+    phone = "15550009094"
+    await open_linked(page, sim, phone)
+    sent = await page.evaluate(f"() => WPP.chat.sendTextMessage('{CONTACT}@c.us', 'typo', {{ markIsRead: false }})")
+    await page.evaluate(f"() => WPP.chat.editMessage('{sent['id']}', 'fixed', {{ markIsRead: false }})")
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(sim.url + "control/reads", params={"phone": phone})).json()["chats"] == {}
+    await page.evaluate(f"() => WPP.chat.editMessage('{sent['id']}', 'fixed again')")
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(sim.url + "control/reads", params={"phone": phone})).json()["chats"] == {
+            f"{CONTACT}@c.us": 1
+        }
