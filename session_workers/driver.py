@@ -545,3 +545,147 @@ class WhatsAppDriver:
     async def versions(self) -> dict[str, Any]:
         """wa-js's and WhatsApp Web's versions, and whether WPP is there and ready (works when it is not)."""
         return dict(await self._page().evaluate(VERSIONS_JS))
+
+    # --- reads (GET /v1/sessions/{id}/contacts, chats, messages, groups): session_workers/queries.py ---------
+    async def _read(self, script: str, argument: Any) -> Any:
+        result = await self._page().evaluate(script, argument)
+        if "error" in result:
+            raise PageRefused(str(result["error"]), str(result.get("message") or ""))
+        return result["ok"]
+
+    async def check_contact(self, phone: str) -> dict[str, Any]:
+        """contact/functions/queryWidExists.ts: on WhatsApp or not (null), its wid, LID and business flag."""
+        return dict(await self._read(CONTACT_CHECK_JS, chat_id(phone)))
+
+    async def chats(self, after_chat: str | None, count: int) -> list[dict[str, Any]]:
+        """chat/functions/list.ts: `count` chats in WhatsApp's order, from `after_chat` (included) when given."""
+        return list(await self._read(CHATS_JS, [after_chat, count]))
+
+    async def chat_messages(self, chat: str, before_message: str | None, count: int) -> list[dict[str, Any]]:
+        """chat/functions/getMessages.ts: up to `count` messages before `before_message` (excluded), or the newest
+        ones (up to the chat's lastReceivedKey, included), oldest first."""
+        return list(await self._read(MESSAGES_JS, [chat, before_message, count]))
+
+    async def groups(self) -> list[dict[str, Any]]:
+        """group/functions/getAllGroups.ts: every group the account is in."""
+        return list(await self._read(GROUPS_JS, None))
+
+    async def group_participants(self, group: str) -> list[dict[str, Any]]:
+        """group/functions/getParticipants.ts: the members, with their phone number where WhatsApp knows it."""
+        return list(await self._read(PARTICIPANTS_JS, group))
+
+
+class PageRefused(Exception):
+    """wa-js threw a WPPError (`code`: chat_not_found, not_a_group, invalid_wid, ...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+# Reads. Each returns {ok} or {error: WPPError code, message}; ids leave the page serialized.
+READ_HELPERS_JS = """
+  const s = (w) => (w == null ? null : String(w._serialized || w));
+  const fail = (err) => ({ error: (err && err.code) || 'failed', message: String((err && err.message) || err) });
+"""
+
+# contact/functions/queryWidExists.ts: null for a number not on WhatsApp (also when WhatsApp did not answer: it
+# catches the server's error); `lid` from the LID/PN cache (getPnLidEntry.ts asks the server only when it has none).
+CONTACT_CHECK_JS = f"""
+async (id) => {{
+  {READ_HELPERS_JS}
+  try {{
+    const found = await WPP.contact.queryWidExists(id);
+    if (!found) return {{ ok: {{ exists: false }} }};
+    let lid = s(found.lid);
+    if (!lid) {{
+      try {{ const e = await WPP.contact.getPnLidEntry(s(found.wid)); lid = e && e.lid ? e.lid._serialized : null; }}
+      catch (err) {{ lid = null; }}
+    }}
+    const verified = found.bizInfo && found.bizInfo.verifiedName ? found.bizInfo.verifiedName.name || null : null;
+    return {{ ok: {{ exists: true, wid: s(found.wid), lid, biz: !!found.biz, verified_name: verified }} }};
+  }} catch (err) {{ return fail(err); }}
+}}
+"""
+
+# chat/functions/list.ts (a page from a chat, that chat included) and the last message by the chat's
+# lastReceivedKey (getMessageById.ts: the MsgStore, then the chat's history), in the bridge's message shape.
+CHATS_JS = f"""
+async ([after, count]) => {{
+  {READ_HELPERS_JS}
+  try {{
+    const chats = await WPP.chat.list(after ? {{ id: after, count }} : {{ count }});
+    const out = [];
+    for (const c of chats) {{
+      let last = null;
+      if (c.lastReceivedKey) {{
+        try {{ last = await window.__wagwMessage(await WPP.chat.getMessageById(s(c.lastReceivedKey))); }}
+        catch (err) {{ last = null; }}
+      }}
+      out.push({{
+        id: s(c.id), name: c.name || c.formattedTitle || null,
+        unread: typeof c.unreadCount === 'number' ? c.unreadCount : 0, t: c.t || null,
+        group: /@g\\.us$/.test(s(c.id)), archived: !!c.archive, last,
+      }});
+    }}
+    return {{ ok: out }};
+  }} catch (err) {{ return fail(err); }}
+}}
+"""
+
+MESSAGES_JS = f"""
+async ([chat, before, count]) => {{
+  {READ_HELPERS_JS}
+  try {{
+    const options = before ? {{ count, direction: 'before', id: before }} : {{ count, direction: 'before' }};
+    const out = [];
+    for (const m of await WPP.chat.getMessages(chat, options)) {{
+      if (!m || !m.id) continue;
+      out.push(Object.assign(await window.__wagwMessage(m), {{ ack: typeof m.ack === 'number' ? m.ack : null }}));
+    }}
+    return {{ ok: out }};
+  }} catch (err) {{ return fail(err); }}
+}}
+"""
+
+# group/functions/getAllGroups.ts maps each group to chat.get(id): a group whose chat is not loaded is undefined.
+GROUPS_JS = f"""
+async () => {{
+  {READ_HELPERS_JS}
+  try {{
+    const out = [];
+    for (const g of await WPP.group.getAllGroups()) {{
+      if (!g || !g.id) continue;
+      const meta = g.groupMetadata || null;
+      const members = meta && meta.participants ? meta.participants.length : null;
+      out.push({{
+        id: s(g.id), name: g.name || g.formattedTitle || (meta && meta.subject) || null,
+        participants: typeof members === 'number' ? members : null,
+        unread: typeof g.unreadCount === 'number' ? g.unreadCount : 0, t: g.t || null,
+      }});
+    }}
+    return {{ ok: out }};
+  }} catch (err) {{ return fail(err); }}
+}}
+"""
+
+# group/functions/getParticipants.ts (ensureGroup.ts: chat_not_found, not_a_group) -> ParticipantModel
+# {id, isAdmin, isSuperAdmin}; a LID member's phone from getPnLidEntry.ts (the local cache only, for a LID).
+PARTICIPANTS_JS = f"""
+async (group) => {{
+  {READ_HELPERS_JS}
+  try {{
+    const out = [];
+    for (const p of await WPP.group.getParticipants(group)) {{
+      const id = s(p.id);
+      let phone = /@c\\.us$/.test(id) ? id.split('@')[0] : null;
+      if (/@lid$/.test(id)) {{
+        try {{ const e = await WPP.contact.getPnLidEntry(id); phone = e && e.phoneNumber ? e.phoneNumber.id : null; }}
+        catch (err) {{ phone = null; }}
+      }}
+      out.push({{ id, phone, admin: !!p.isAdmin, super_admin: !!p.isSuperAdmin }});
+    }}
+    return {{ ok: out }};
+  }} catch (err) {{ return fail(err); }}
+}}
+"""

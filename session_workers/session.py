@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError, ResponseError
 
-from session_workers import inbound
+from session_workers import inbound, queries
 from session_workers.auth import AuthArchive, digest
 from session_workers.browser import SessionBrowser
 from session_workers.driver import SendResult, WhatsAppDriver, api_message_suffix, is_api_message
@@ -33,6 +33,7 @@ from shared.commands import (
     EditMessageCommand,
     LogoutCommand,
     MarkReadCommand,
+    ReadCommand,
     RequestPairingCodeCommand,
     RestartCommand,
     SendMessageCommand,
@@ -267,6 +268,7 @@ class BrowserSession(SessionBase):
             )
         await self._open(archive)
         self._spawn(self._command_loop())
+        self._spawn(queries.watch(self))
 
     async def _open(self, archive: AuthArchive | None) -> None:
         """Open the session's page, restored from `archive` when it is of this worker's strategy."""
@@ -864,6 +866,8 @@ class BrowserSession(SessionBase):
             await self._send(entry_id, command)
         elif isinstance(command, MarkReadCommand | TypingCommand | DeleteMessageCommand | EditMessageCommand):
             await self._page_action(entry_id, command)
+        elif isinstance(command, ReadCommand):
+            await queries.on_command(self, entry_id, command)
         elif isinstance(command, LogoutCommand):
             await self._ack(entry_id)
             self.logging_out = True

@@ -91,6 +91,20 @@ class RequestPairingCodeCommand(_Command):
     phone: str
 
 
+class ReadCommand(_Command):
+    """A question for the worker that owns the session (is a number on WhatsApp, chats, history, groups). The
+    answer goes to `keys.read_reply(request_id)`; nobody waits for it after `expires_at_ms`, so a worker that
+    finds it later (a takeover) skips it."""
+
+    type: Literal["read"] = "read"
+    request_id: str
+    query: Literal["contact", "chats", "messages", "groups", "participants"]
+    target: str | None = None  # the phone number, chat id or group id asked about
+    limit: int = Field(default=50, ge=1, le=100)
+    cursor: str | None = None  # where the previous page ended (a chat, message or group id)
+    expires_at_ms: int
+
+
 Command = Annotated[
     SendTextCommand
     | SendMessageCommand
@@ -101,7 +115,8 @@ Command = Annotated[
     | LogoutCommand
     | RestartCommand
     | StopCommand
-    | RequestPairingCodeCommand,
+    | RequestPairingCodeCommand
+    | ReadCommand,
     Field(discriminator="type"),
 ]
 command_adapter: TypeAdapter[Command] = TypeAdapter(Command)

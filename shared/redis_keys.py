@@ -219,3 +219,19 @@ def cleanup_keyspace_cursor() -> str:
 def delivery_state(delivery_id: str) -> str:
     """Hash: highest attempt begun, last attempt finished, status, lease; collapses duplicate messages."""
     return f"{PREFIX}:dlvstate:{delivery_id}"
+
+
+# Reads through the owning worker (contacts, chats, history, groups) --------------------------------------
+def read_reply(request_id: str) -> str:
+    """List the worker pushes one read's answer to; the API waits on it (BLPOP) a bounded time; short TTL."""
+    return f"{PREFIX}:read:{request_id}:reply"
+
+
+def session_contact(session_id: str, phone: str) -> str:
+    """A session's cached answer to "is this number on WhatsApp" (JSON, with a TTL)."""
+    return f"{PREFIX}:session:{session_id}:contact:{phone}"
+
+
+def session_contact_checks(session_id: str) -> str:
+    """The session's token bucket for number checks that reach WhatsApp (hash: tokens, at_ms)."""
+    return f"{PREFIX}:session:{session_id}:contactrate"

@@ -108,6 +108,15 @@ class Settings(BaseSettings):
     # How long one API process trusts an API key it has looked up (0: ask Redis on every request); a key
     # revoked elsewhere stops working within this many seconds, at once in the process that revoked it.
     api_key_cache_seconds: float = Field(default=5.0, ge=0)
+    # Reads through the owning worker (GET .../contacts, chats, messages, groups): how long the API waits for the
+    # worker's answer before a 504 (inside API Gateway's 29 s), and how long the answer is kept for it.
+    api_read_timeout_seconds: float = Field(default=8.0, gt=0, le=25)
+    # "Is this number on WhatsApp": bulk checks get accounts banned, so those that reach WhatsApp are limited per
+    # session (a token bucket: `per_minute`, at most `burst` at once); answers are cached per session.
+    contact_checks_per_minute: float = Field(default=6.0, gt=0)
+    contact_checks_burst: int = Field(default=5, ge=1)
+    contact_cache_seconds: int = Field(default=24 * 3600, ge=0)  # a number on WhatsApp
+    contact_cache_missing_seconds: int = Field(default=600, ge=0)  # not on WhatsApp (or WhatsApp did not answer)
 
     # Cleanup (functions/cleanup, `wagw cleanup`).
     qr_timeout_seconds: int = Field(default=1800, gt=0)

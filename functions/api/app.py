@@ -22,6 +22,7 @@ from functions.api.routers import (
     sessions,
     workspace,
 )
+from functions.api.routers.reads import router as reads_router
 from functions.api.webhooks_doc import add_webhooks
 from shared.runtime import tune_gc_for_serving
 from shared.settings import get_settings
@@ -53,6 +54,7 @@ def create_app() -> FastAPI:
         media.router,
         workspace.router,
         sessions.router,
+        reads_router,
         endpoints.router,
         deliveries.router,
         admin.router,

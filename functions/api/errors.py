@@ -60,3 +60,19 @@ class BodyTooLarge(DomainError):
 
 class NotAvailable(DomainError):
     """What was asked for does not exist right now (e.g. no QR while the session is connected)."""
+
+
+class WorkerUnavailable(DomainError):
+    """No worker drives the session right now (none owns it, or its owner stopped sending heartbeats)."""
+
+    def __init__(self, detail: str, retry_after_seconds: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class WorkerTimeout(DomainError):
+    """The session's worker did not answer within the read timeout."""
+
+
+class ReadFailed(DomainError):
+    """The session's worker answered, but WhatsApp Web could not give what was asked."""

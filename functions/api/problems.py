@@ -33,6 +33,9 @@ DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     errors.InvalidInput: ProblemType(422, "invalid-input", "Invalid input"),
     UnsafeUrlError: ProblemType(422, "unsafe-url", "Webhook URL refused"),
     errors.RateLimited: ProblemType(429, "rate-limited", "Too many requests"),
+    errors.ReadFailed: ProblemType(502, "read-failed", "WhatsApp Web could not answer"),
+    errors.WorkerUnavailable: ProblemType(503, "worker-unavailable", "No worker drives the session"),
+    errors.WorkerTimeout: ProblemType(504, "worker-timeout", "The session's worker did not answer in time"),
     # The delivery store's domain errors (shared.delivery.replay)
     InvalidCursor: ProblemType(400, "bad-request", "Bad request"),
     DeliveryNotFound: ProblemType(404, "not-found", "Not found"),
@@ -50,6 +53,8 @@ def _extras(exc: Exception) -> Extras:
     extras = Extras()
     if isinstance(exc, errors.Unauthenticated):
         extras.headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, errors.WorkerUnavailable):
+        extras.headers["Retry-After"] = str(exc.retry_after_seconds)
     if isinstance(exc, errors.RateLimited):
         extras.headers["Retry-After"] = str(exc.retry_after_seconds)
         extras.members["retry_after"] = exc.retry_after_seconds
@@ -77,7 +82,9 @@ PROBLEM_DOCS: dict[int, dict[str, Any]] = {
     409: problem_doc("Conflicts with the current state"),
     413: problem_doc("Body too large"),
     422: problem_doc("Validation failed"),
+    502: problem_doc("The session's worker answered, but WhatsApp Web could not give it"),
     503: problem_doc("A backing service is unavailable; nothing changed"),
+    504: problem_doc("The session's worker did not answer in time"),
     429: problem_doc(
         "Send limit reached; retry after the given seconds",
         headers={"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},

@@ -77,6 +77,17 @@ class Contact:
     lid: str | None = None
     pn_known: bool = True
     on_whatsapp: bool = True
+    business: bool = False
+
+
+@dataclass
+class Group:
+    """A group the account is in: its subject and members (chat ids, as WhatsApp addresses them) with their role."""
+
+    id: str
+    subject: str
+    roles: dict[str, str] = field(default_factory=dict)  # member -> "member" | "admin" | "superadmin"
+    t: int = field(default_factory=lambda: int(time.time()))
 
 
 def account_lid(phone: str) -> str:
@@ -184,6 +195,8 @@ class SimulatorState:
         self.reactions: list[dict[str, str]] = []  # every reaction the pages sent, in order
         self.media: dict[str, tuple[bytes, str] | None] = {}  # message id -> bytes on WhatsApp's media server
         self.calls: dict[str, dict[str, Any]] = {}  # call id -> the call, and whether a page rejected it
+        self.groups: dict[str, dict[str, Group]] = {}  # account phone -> group id -> the group
+        self.unread: dict[str, dict[str, int]] = {}  # account phone -> chat -> messages not yet read
         self.presence_sent: list[dict[str, Any]] = []  # the accounts' typing/recording shown to contacts
         self.page = PageConfig()
         self.stats = Stats()
@@ -217,12 +230,18 @@ class SimulatorState:
         if server == "lid":
             found = self.contact_by_lid(account, user)
             phone = f"{found.phone}@c.us" if found is not None and found.pn_known else None
-            return {"lid": chat, "phone": phone, "exists": found is not None and found.on_whatsapp}
+            return {
+                "lid": chat,
+                "phone": phone,
+                "exists": found is not None and found.on_whatsapp,
+                "biz": found is not None and found.business,
+            }
         contact = self.contacts.get((account, user))
         return {
             "lid": f"{contact.lid}@lid" if contact is not None and contact.lid else None,
             "phone": chat,
             "exists": contact.on_whatsapp if contact is not None else True,
+            "biz": contact is not None and contact.business,
         }
 
     def sender_address(self, account: str, sender: str) -> str:
@@ -353,6 +372,25 @@ class SendBody(BaseModel):
     vcard_name: str | None = None
 
 
+class PresenceSentBody(BaseModel):
+    client_id: str
+    chat: str
+    state: str
+    duration: int | None = None
+
+
+class DeleteBody(BaseModel):
+    client_id: str
+    id: str
+    revoke: bool
+
+
+class EditMessageBody(BaseModel):
+    client_id: str
+    id: str
+    body: str
+
+
 class CallRejectBody(BaseModel):
     client_id: str
     id: str
@@ -372,25 +410,6 @@ class ScanBody(BaseModel):
 
 class PairBody(BaseModel):
     code: str
-
-class PresenceSentBody(BaseModel):
-    client_id: str
-    chat: str
-    state: str
-    duration: int | None = None
-
-
-class DeleteBody(BaseModel):
-    client_id: str
-    id: str
-    revoke: bool
-
-
-class EditMessageBody(BaseModel):
-    client_id: str
-    id: str
-    body: str
-
 
 
 class PhoneBody(BaseModel):
@@ -491,6 +510,18 @@ class ContactBody(BaseModel):
     lid: str | None = None
     pn_known: bool = True
     on_whatsapp: bool = True
+    business: bool = False
+
+
+class GroupDefinitionBody(BaseModel):
+    """A group the account is in: members as phone numbers or chat ids (a contact with a LID is a LID member)."""
+
+    phone: str
+    group: str = Field(pattern=r"^[0-9-]+@g\.us$")
+    subject: str = Field(max_length=100)
+    participants: list[str] = []
+    admins: list[str] = []
+    super_admins: list[str] = []
 
 
 class SendFailureBody(BaseModel):
@@ -509,6 +540,19 @@ class PageConfigBody(BaseModel):
 
 class LinkCodeExpireBody(BaseModel):
     code: str
+
+
+def apply_participant_change(group: Group, action: str, members: list[str]) -> None:
+    """group/events/registerParticipantsChangedEvent.ts actions, applied to the group's membership."""
+    for member in members:
+        if action in ("add", "join"):
+            group.roles.setdefault(member, "member")
+        elif action in ("remove", "leaver"):
+            group.roles.pop(member, None)
+        elif action == "promote":
+            group.roles[member] = "admin"
+        elif action == "demote" and member in group.roles:
+            group.roles[member] = "member"
 
 
 def create_app(state: SimulatorState | None = None) -> FastAPI:
@@ -629,6 +673,7 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
         device = device_of_client(body.client_id)
         chats = sim.reads.setdefault(device.phone, {})
         chats[body.chat] = chats.get(body.chat, 0) + 1
+        sim.unread.setdefault(device.phone, {})[body.chat] = 0
         sim.stats.marked_read += 1
         return {"ok": True}
 
@@ -707,7 +752,7 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
     async def control_contact(body: ContactBody) -> dict[str, str]:
         """A contact of the account; with `lid`, WhatsApp addresses it by LID (the LID migration)."""
         contact = "".join(ch for ch in body.contact.split("@")[0] if ch.isdigit())
-        sim.contacts[(body.phone, contact)] = Contact(contact, body.lid, body.pn_known, body.on_whatsapp)
+        sim.contacts[(body.phone, contact)] = Contact(contact, body.lid, body.pn_known, body.on_whatsapp, body.business)
         return {"chat": sim.resolve_chat(body.phone, f"{contact}@c.us")}
 
     @app.post("/control/inbound")
@@ -746,6 +791,8 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
                 "filename": body.filename or filename,
                 "sha256": hashlib.sha256(data).hexdigest(),
             }
+        unread = sim.unread.setdefault(device.phone, {})
+        unread[chat] = unread.get(chat, 0) + 1
         sim.deliver(device, event)
         return {"id": serialized, "chat": chat}
 
@@ -808,8 +855,43 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
     @app.post("/control/group")
     async def control_group(body: GroupBody) -> dict[str, bool]:
         device = device_for(body.phone)
+        known = sim.groups.get(device.phone, {}).get(body.group)
+        if known is not None:
+            members = [sim.sender_address(device.phone, p) for p in body.participants]
+            apply_participant_change(known, body.action, members)
         sim.deliver(device, {"type": "group", **body.model_dump(exclude={"phone"})})
         return {"ok": True}
+
+    @app.post("/control/groups")
+    async def control_groups(body: GroupDefinitionBody) -> dict[str, Any]:
+        """The account is in this group (created or replaced): WPP.group.getAllGroups / getParticipants see it."""
+        device = device_for(body.phone)
+        roles = {sim.sender_address(device.phone, p): "member" for p in body.participants}
+        roles.update({sim.sender_address(device.phone, p): "admin" for p in body.admins})
+        roles.update({sim.sender_address(device.phone, p): "superadmin" for p in body.super_admins})
+        sim.groups.setdefault(device.phone, {})[body.group] = Group(body.group, body.subject, roles)
+        return {"group": body.group, "participants": roles}
+
+    @app.get("/api/chat_meta")
+    async def chat_meta(client_id: str) -> dict[str, Any]:
+        """What WhatsApp syncs about the account's chats beside their messages: unread counts and groups."""
+        device = device_of_client(client_id)
+        groups = sim.groups.get(device.phone, {}).values()
+        return {
+            "unread": sim.unread.get(device.phone, {}),
+            "groups": [
+                {
+                    "id": g.id,
+                    "subject": g.subject,
+                    "t": g.t,
+                    "participants": [
+                        {"id": m, "admin": role != "member", "super_admin": role == "superadmin"}
+                        for m, role in g.roles.items()
+                    ],
+                }
+                for g in groups
+            ],
+        }
 
     @app.post("/control/call")
     async def control_call(body: CallBody) -> dict[str, str]:
@@ -822,6 +904,42 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
             device, {"type": "call", "id": call_id, "sender": sender, "video": body.video, "t": int(time.time())}
         )
         return {"id": call_id}
+
+    @app.post("/api/presence")
+    async def presence_sent(body: PresenceSentBody) -> dict[str, bool]:
+        device = device_of_client(body.client_id)
+        sim.presence_sent.append(
+            {
+                "phone": device.phone,
+                "chat": body.chat,
+                "state": body.state,
+                "duration": body.duration,
+                "at": time.time(),
+            }
+        )
+        return {"ok": True}
+
+    @app.get("/control/presence_sent")
+    async def control_presence_sent(phone: str) -> dict[str, Any]:
+        """The typing / recording / paused states the account showed its contacts, in order."""
+        return {"presence": [p for p in sim.presence_sent if p["phone"] == phone]}
+
+    @app.post("/api/delete")
+    async def delete_message(body: DeleteBody) -> dict[str, str]:
+        device = device_of_client(body.client_id)
+        found = device.sent.get(body.id)
+        if body.revoke and found is not None:
+            found.revoked = True
+        return {"result": "OK"}
+
+    @app.post("/api/edit")
+    async def edit_message(body: EditMessageBody) -> dict[str, str]:
+        device = device_of_client(body.client_id)
+        found = device.sent.get(body.id)
+        if found is None:
+            raise HTTPException(404, "msg_not_found")
+        found.edits.append(body.body)
+        return {"result": "OK"}
 
     @app.post("/api/call_reject")
     async def call_reject(body: CallRejectBody) -> dict[str, bool]:
@@ -905,42 +1023,6 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
         device.offline = True
         sim.deliver(device, {"type": "mode", "mode": "OFFLINE"})
         return {"ok": True}
-
-    @app.post("/api/presence")
-    async def presence_sent(body: PresenceSentBody) -> dict[str, bool]:
-        device = device_of_client(body.client_id)
-        sim.presence_sent.append(
-            {
-                "phone": device.phone,
-                "chat": body.chat,
-                "state": body.state,
-                "duration": body.duration,
-                "at": time.time(),
-            }
-        )
-        return {"ok": True}
-
-    @app.get("/control/presence_sent")
-    async def control_presence_sent(phone: str) -> dict[str, Any]:
-        """The typing / recording / paused states the account showed its contacts, in order."""
-        return {"presence": [p for p in sim.presence_sent if p["phone"] == phone]}
-
-    @app.post("/api/delete")
-    async def delete_message(body: DeleteBody) -> dict[str, str]:
-        device = device_of_client(body.client_id)
-        found = device.sent.get(body.id)
-        if body.revoke and found is not None:
-            found.revoked = True
-        return {"result": "OK"}
-
-    @app.post("/api/edit")
-    async def edit_message(body: EditMessageBody) -> dict[str, str]:
-        device = device_of_client(body.client_id)
-        found = device.sent.get(body.id)
-        if found is None:
-            raise HTTPException(404, "msg_not_found")
-        found.edits.append(body.body)
-        return {"result": "OK"}
 
     @app.post("/control/online")
     async def control_online(body: PhoneBody) -> dict[str, bool]:

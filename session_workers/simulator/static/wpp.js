@@ -885,28 +885,119 @@
     const id = contactId && contactId._serialized ? contactId._serialized : String(contactId);
     const found = await api('/api/pnlid', { client_id: state.clientId, wid: id });
     if (!found.exists) return null;
-    return { wid: wid(found.phone || id), biz: false, lid: found.lid ? wid(found.lid) : undefined };
+    return { wid: wid(found.phone || id), biz: !!found.biz, lid: found.lid ? wid(found.lid) : undefined };
   }
 
-  // chat/functions/list.ts: chats, most recent first (`t`: the last message's time).
+  // Messages in the order they reached the page: `t` has whole seconds, so within one second the order this page
+  // stored them in (older page loads' messages, without it, by id).
+  function byArrival() {
+    const seen = new Map(Array.from(msgStore.keys(), (k, i) => [k, i]));
+    return (a, b) => a.t - b.t || (seen.has(a.id) && seen.has(b.id) ? seen.get(a.id) - seen.get(b.id) : (a.id < b.id ? -1 : 1));
+  }
+
+  // What WhatsApp syncs about the chats beside their messages (unread counts, the groups the account is in).
+  async function chatMeta() {
+    return api('/api/chat_meta?client_id=' + encodeURIComponent(state.clientId));
+  }
+
+  // A group's chat as ChatStore holds it, with its GroupMetadata (whatsapp/models/GroupMetadataModel.ts): the
+  // participants are a collection of ParticipantModel {id, isAdmin, isSuperAdmin} (ParticipantModel.ts).
+  function groupChat(g, unread, t) {
+    const models = g.participants.map((p) => ({ id: wid(p.id), isAdmin: p.admin, isSuperAdmin: p.super_admin }));
+    return {
+      id: wid(g.id), name: g.subject, formattedTitle: g.subject, isGroup: true, isUser: false, t,
+      unreadCount: unread, hasUnread: unread !== 0, archive: false,
+      groupMetadata: { id: wid(g.id), subject: g.subject, participants: { length: models.length, getModelsArray: () => models.slice() } },
+    };
+  }
+
+  // ChatStore: every chat with its unreadCount, most recent first (`t`: the last message's time; a group without
+  // messages sorts by when it was made). lastReceivedKey is the chat's newest message key, own messages included
+  // (chat/functions/sendFileMessage.ts waits for it to change to its own status message).
+  async function chatModels() {
+    const meta = await chatMeta();
+    const rows = (await storedMsgs()).sort(byArrival());
+    const chats = new Map();
+    for (const row of rows) chats.set(row.chat, { t: row.t, lastReceivedKey: parseKey(row.id) });
+    const groups = new Map(meta.groups.map((g) => [g.id, g]));
+    const models = [];
+    for (const [id, c] of chats) {
+      const unread = meta.unread[id] || 0;
+      const chat = groups.has(id)
+        ? groupChat(groups.get(id), unread, c.t)
+        : {
+          id: wid(id), name: undefined, formattedTitle: /@c\.us$/.test(id) ? '+' + id.split('@')[0] : undefined,
+          isGroup: id.endsWith('@g.us'), isUser: !id.endsWith('@g.us'), t: c.t, unreadCount: unread,
+          hasUnread: unread !== 0, archive: false,
+        };
+      chat.lastReceivedKey = c.lastReceivedKey;
+      models.push(chat);
+    }
+    for (const g of meta.groups) if (!chats.has(g.id)) models.push(groupChat(g, meta.unread[g.id] || 0, g.t));
+    return models.sort((a, b) => b.t - a.t || (a.id._serialized < b.id._serialized ? -1 : 1));
+  }
+
+  // chat/functions/list.ts: filters, then a page of `count` from the chat `id` (that chat included); a chat it does
+  // not know (chat.get: undefined) starts the page at the top; direction 'before' takes the `count` before it.
   async function listChats(options = {}) {
     requireLogin();
-    const chats = new Map();
-    for (const row of await storedMsgs()) {
-      const known = chats.get(row.chat);
-      if (!known || known.t < row.t) chats.set(row.chat, { id: wid(row.chat), t: row.t, lastReceivedKey: row.fromMe ? undefined : row.id });
+    const count = options.count == null ? Infinity : options.count;
+    let models = await chatModels();
+    if (options.onlyUsers) models = models.filter((c) => c.isUser);
+    if (options.onlyGroups) models = models.filter((c) => c.id.isGroup());
+    if (options.onlyWithUnreadMessage) models = models.filter((c) => c.hasUnread);
+    const wanted = options.id ? String(options.id._serialized || options.id) : null;
+    const start = wanted ? Math.max(models.findIndex((c) => c.id._serialized === wanted), 0) : 0;
+    if (options.direction === 'before') {
+      const from = Math.max(start - count, 0);
+      return models.slice(from, start);
     }
-    const sorted = Array.from(chats.values()).sort((a, b) => b.t - a.t);
-    return options.count ? sorted.slice(0, options.count) : sorted;
+    return models.slice(start, start + count);
   }
 
-  // chat/functions/getMessages.ts: the chat's messages from the page's own store, oldest first, the last `count`.
+  // chat.get (assert/assertChat.ts assertGetChat): a chat ChatStore does not hold is `chat_not_found`.
+  async function assertGetChat(chatId) {
+    const id = chatId && chatId._serialized ? chatId._serialized : String(chatId);
+    const chat = (await chatModels()).find((c) => c.id._serialized === id);
+    if (!chat) throw wppError('chat_not_found', 'Chat not found for ' + id);
+    return chat;
+  }
+
+  // chat/functions/getMessages.ts: `count` (default 20) messages `before` (default) or `after` the message `id`,
+  // which is excluded; without an id the anchor is the chat's lastReceivedKey, which IS included (count - 1
+  // before it, then it). Oldest first, from the page's own store.
   async function getMessages(chatId, options = {}) {
     requireLogin();
-    const id = chatId && chatId._serialized ? chatId._serialized : String(chatId);
-    const rows = (await storedMsgs()).filter((row) => row.chat === id).sort((a, b) => a.t - b.t);
-    const count = options.count || 20;
-    return (count < 0 ? rows : rows.slice(-count)).map(loadMsg);
+    const chat = await assertGetChat(chatId);
+    const id = chat.id._serialized;
+    const rows = (await storedMsgs()).filter((row) => row.chat === id).sort(byArrival());
+    let count = options.count || 20;
+    if (count === -1) count = Infinity;
+    const anchorId = options.id || (chat.lastReceivedKey ? chat.lastReceivedKey.toString() : null);
+    if (!anchorId) return [];
+    const at = rows.findIndex((row) => row.id === String(anchorId));
+    if (at < 0) return [];
+    if (!options.id) count--;
+    let found;
+    if (options.direction === 'after') found = rows.slice(at + 1, at + 1 + count);
+    else found = rows.slice(Math.max(at - count, 0), at);
+    if (!options.id) found.push(rows[at]);
+    return found.map(loadMsg);
+  }
+
+  // group/functions/getAllGroups.ts: the groups the server lists (queryAllGroups), each mapped to chat.get(id).
+  async function getAllGroups() {
+    requireLogin();
+    const models = await chatModels();
+    return (await chatMeta()).groups.map((g) => models.find((c) => c.id._serialized === g.id));
+  }
+
+  // group/functions/getParticipants.ts -> ensureGroup.ts: chat_not_found, not_a_group, else the ParticipantModels.
+  async function getParticipants(groupId) {
+    requireLogin();
+    const chat = await assertGetChat(groupId);
+    if (!chat.id.isGroup()) throw wppError('not_a_group', 'Chat ' + chat.id._serialized + ' is not a group');
+    return chat.groupMetadata.participants.getModelsArray();
   }
 
   const WPP = {
@@ -967,6 +1058,7 @@
       },
     },
     contact: { getPnLidEntry, queryWidExists },
+    group: { getAllGroups, getParticipants },
     call: {
       // call/functions/reject.ts
       async reject(callId) { await api('/api/call_reject', { client_id: state.clientId, id: String(callId) }); return true; },
