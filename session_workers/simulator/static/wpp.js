@@ -918,7 +918,7 @@
     const meta = await chatMeta();
     const rows = (await storedMsgs()).sort(byArrival());
     const chats = new Map();
-    for (const row of rows) chats.set(row.chat, { t: row.t, lastReceivedKey: parseKey(row.id) });
+    rows.forEach((row, rank) => chats.set(row.chat, { t: row.t, rank, lastReceivedKey: parseKey(row.id) }));
     const groups = new Map(meta.groups.map((g) => [g.id, g]));
     const models = [];
     for (const [id, c] of chats) {
@@ -931,10 +931,11 @@
           hasUnread: unread !== 0, archive: false,
         };
       chat.lastReceivedKey = c.lastReceivedKey;
-      models.push(chat);
+      models.push([chat, c.rank]);
     }
-    for (const g of meta.groups) if (!chats.has(g.id)) models.push(groupChat(g, meta.unread[g.id] || 0, g.t));
-    return models.sort((a, b) => b.t - a.t || (a.id._serialized < b.id._serialized ? -1 : 1));
+    for (const g of meta.groups) if (!chats.has(g.id)) models.push([groupChat(g, meta.unread[g.id] || 0, g.t), -1]);
+    // the newest last message first (within one second: the one that arrived last)
+    return models.sort(([a, ra], [b, rb]) => b.t - a.t || rb - ra).map(([chat]) => chat);
   }
 
   // chat/functions/list.ts: filters, then a page of `count` from the chat `id` (that chat included); a chat it does
