@@ -6,6 +6,7 @@ from aws_cdk import CfnOutput, Environment, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
 from infra.components.api import Api
+from infra.components.archive_key import ArchiveKey
 from infra.components.common import metrics_namespace
 from infra.components.functions import Functions
 from infra.components.network import Network
@@ -92,6 +93,7 @@ class WaGatewayStack(Stack):
             region=self.region,
             removal_policy=removal,
         )
+        self.archive_key = ArchiveKey(self, "ArchiveKey", workers=self.workers, removal_policy=removal)
         self.schedules = Schedules(self, "Schedules", functions=self.functions.by_name, removal_policy=removal)
         self.observability = Observability(
             self,
