@@ -88,6 +88,7 @@ class Delivery:
     type: str
     data: dict[str, Any]
     at: float
+    session_id: str = ""
 
 
 @dataclass
@@ -124,7 +125,13 @@ class ChaosReceiver:
             return 400
         with self.lock:
             self.deliveries.append(
-                Delivery(headers["webhook-id"], str(payload.get("type")), dict(payload.get("data") or {}), time.time())
+                Delivery(
+                    headers["webhook-id"],
+                    str(payload.get("type")),
+                    dict(payload.get("data") or {}),
+                    time.time(),
+                    str(payload.get("session_id") or ""),
+                )
             )
         return 204
 
@@ -658,7 +665,10 @@ def main() -> None:
         retry_schedule=json.dumps([1, 2, 4, 8, 15, 30, 60]),
         extra_env={
             "WAGW_THROTTLE_LIMITS": json.dumps(limits),
-            "WAGW_API_SEND_LIMIT_PER_MINUTE": "6000",
+            # Every accepted send is counted against a deadline: no anti-ban pacing (it would queue them on purpose).
+            "WAGW_SEND_GAP_MS": "0",
+            "WAGW_SEND_JITTER_MS": "0",
+            "WAGW_SEND_QUEUE_MAX": "100000",
             "WAGW_PROFILES_DIR": str(workdir / "profiles"),
         },
         worker_env={"WAGW_INGEST_URL": tap.url, "WAGW_WORKER_CAPACITY": str(args.sessions + 5)},
@@ -801,6 +811,15 @@ def report(
         f"sessions at the end: {Counter(final.values())}; new QR codes {new_qrs}; bad signatures "
         f"{receiver.bad_signatures}; webhook requests failed on purpose {receiver.failed_on_purpose}"
     )
+    for sid, status in final.items():
+        if status != "ready":
+            history = sorted(
+                (d.at, str(d.data.get("status")), str(d.data.get("reason") or ""))
+                for d in receiver.of_type("session.status")
+                if d.session_id == sid
+            )
+            steps = ", ".join(f"{timeline.rel(at).strip()} {st} {why}".strip() for at, st, why in history[-8:])
+            print(f"  {sid} ended {status}: {steps}")
     print(f"queues: {queue_depths()}")
     stops = timeline.of_kind("kill")
     print(f"worker stops: {len(stops)}; redis pauses: {len(chaos.redis_returns)}")
