@@ -16,15 +16,19 @@ from shared.commands import ReadCommand, enqueue_command
 from shared.scripts import script
 
 REPLY_TTL_SECONDS = 30  # an answer nobody picked up (the asker timed out) goes away on its own
+# Each BLPOP stays well inside the client's socket timeout (redis-py's default is 5 s): the wait is a few of them.
+WAIT_SLICE_SECONDS = 2.0
 
 
 async def ask(redis: Redis, command: ReadCommand, timeout_seconds: float) -> dict[str, Any] | None:
     """Queue the read for the owner and wait for its answer; None when none came in time."""
     await enqueue_command(redis, command)
-    popped = await redis.blpop([keys.read_reply(command.request_id)], timeout=timeout_seconds)
-    if popped is None:
-        return None
-    return dict(json.loads(popped[1]))
+    deadline = time.monotonic() + timeout_seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        popped = await redis.blpop([keys.read_reply(command.request_id)], timeout=min(WAIT_SLICE_SECONDS, remaining))
+        if popped is not None:
+            return dict(json.loads(popped[1]))
+    return None
 
 
 async def answer(redis: Redis, request_id: str, reply: dict[str, Any]) -> None:

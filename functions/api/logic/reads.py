@@ -38,9 +38,12 @@ def encode_cursor(position: str) -> str:
 
 def decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        position = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
         raise errors.InvalidRequest("the cursor is not one this API returned") from exc
+    if not position:
+        raise errors.InvalidRequest("the cursor is not one this API returned")
+    return position
 
 
 async def ask(
