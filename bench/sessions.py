@@ -2,7 +2,12 @@
 whatsapp-web.js model (one full Chromium per session), plus time to open and to restore a session.
 
     .venv/bin/python bench/sessions.py [--sessions 50] [--baseline 10] [--step 10] [--baseline-step 2]
-                                       [--data-dir docs/bench-data]
+                                       [--storage-kb 1024] [--timed 10] [--data-dir docs/bench-data]
+
+Each linked page fills `--storage-kb` of IndexedDB (the simulator's model-storage database). Per strategy, the
+save (capture/archive, compress, store) and the restore (a fresh context or profile from the archive, before the
+page loads) are timed one session at a time for `--timed` sessions, and the archive sizes (raw, stored) and the
+memory once every session was restored on the second worker are reported.
 
 PSS is read from /proc/<pid>/smaps_rollup for every Chromium process under this one (shared pages counted
 once, split among the processes that map them); summed RSS would count shared pages once per process.
@@ -78,7 +83,9 @@ async def scan_all(sim: SimulatorServer, stub: IngestStub, sids: list[str], phon
             raise RuntimeError(f"{len(pending)} sessions never got ready")
 
 
-async def run_strategy(strategy: str, count: int, sim: SimulatorServer, stub: IngestStub) -> dict[str, Any]:
+async def run_strategy(
+    strategy: str, count: int, sim: SimulatorServer, stub: IngestStub, timed: int = 10
+) -> dict[str, Any]:
     from redis.asyncio import Redis
 
     from session_workers.worker import Worker
@@ -115,6 +122,7 @@ async def run_strategy(strategy: str, count: int, sim: SimulatorServer, stub: In
     await asyncio.sleep(SETTLE_SECONDS)
     pss = browser_pss_mib()
     processes = len(browser_pids())
+    archive = await time_save_and_restore(worker, redis, sids[:timed])
     # Restore: a graceful stop saves and hands back every session; a new worker restores them all
     await worker.stop()
     ready_before = {s: stub.statuses(s).count("ready") for s in sids}
@@ -132,6 +140,8 @@ async def run_strategy(strategy: str, count: int, sim: SimulatorServer, stub: In
 
     await stub.wait_for(restored, 300, "every session restored")
     restore_all = time.monotonic() - restore_started
+    await asyncio.sleep(SETTLE_SECONDS)
+    pss_restored = browser_pss_mib()
     without_qr = sum(stub.statuses(s).count("ready") > ready_before[s] for s in sids)
     restore_each = [
         min([e["_received_at"] for e in stub.select("session.status", s) if e["_received_at"] > stamp] + [float("inf")])
@@ -164,6 +174,34 @@ async def run_strategy(strategy: str, count: int, sim: SimulatorServer, stub: In
         "restored_without_qr": without_qr,
         "restore_ready_median_s": statistics.median([r - stamp for r in ready_each if r]) if any(ready_each) else None,
         "restore_first_event_median_s": statistics.median([r - stamp for r in first_seen]) if first_seen else None,
+        "pss_restored_total_mib": pss_restored,
+        "pss_restored_per_session_mib": pss_restored / count,
+        **archive,
+    }
+
+
+async def time_save_and_restore(worker: Any, redis: Any, sids: list[str]) -> dict[str, Any]:
+    """One session at a time: a forced save (capture, compress, store), then a restore of its archive into a
+    fresh context or profile (what a new owner does before the page loads), closed again."""
+    from shared import redis_keys as keys
+
+    saves, restores = [], []
+    for sid in sids:
+        session = worker.sessions[sid]
+        began = time.perf_counter()
+        await session.backup(force=True)
+        saves.append(time.perf_counter() - began)
+        archive = await worker.auth.load(sid)
+        began = time.perf_counter()
+        browser = await worker.host.open(f"timed_{sid}", archive.raw, on_gone=lambda: None)
+        restores.append(time.perf_counter() - began)
+        await browser.close()
+    sizes = [await redis.hmget(keys.session_auth(s), ["size", "stored"]) for s in sids]
+    return {
+        "save_median_s": statistics.median(saves),
+        "restore_open_median_s": statistics.median(restores),
+        "archive_raw_kib": statistics.median(int(r[0]) for r in sizes) / 1024,
+        "archive_stored_kib": statistics.median(int(r[1]) for r in sizes) / 1024,
     }
 
 
@@ -269,6 +307,8 @@ async def main() -> None:
     parser.add_argument("--strategies", default="context,profile")
     parser.add_argument("--step", type=int, default=10, help="sessions added per step of the memory curve (0: none)")
     parser.add_argument("--baseline-step", type=int, default=2, help="baseline sessions between memory samples")
+    parser.add_argument("--storage-kb", type=int, default=1024, help="IndexedDB each linked page fills")
+    parser.add_argument("--timed", type=int, default=10, help="sessions whose save and restore are timed one by one")
     add_data_dir_argument(parser)
     args = parser.parse_args()
     load = LoadSampler().start()
@@ -276,11 +316,13 @@ async def main() -> None:
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     backends = start_simulated_backends({"WAGW_AUTH_BACKUP_INTERVAL_SECONDS": "600"})
     sim, stub = backends.sim, backends.stub
+    async with httpx.AsyncClient(timeout=10) as http:
+        (await http.post(sim.url + "control/page", json={"storage_kb": args.storage_kb})).raise_for_status()
     results = []
     curves: dict[str, list[dict[str, Any]]] = {}
     try:
         for strategy in args.strategies.split(","):
-            results.append(await run_strategy(strategy, args.sessions, sim, stub))
+            results.append(await run_strategy(strategy, args.sessions, sim, stub, args.timed))
             print(results[-1], flush=True)
             if args.step:
                 curves[strategy] = await run_ramp(strategy, args.sessions, args.step, sim, stub)
@@ -315,6 +357,13 @@ async def main() -> None:
             f"restore of all: {row['restore_all_s']:.1f} s, ready without QR: {row['restored_without_qr']}/"
             f"{row['sessions']}, median to ready {row['restore_ready_median_s']}, "
             f"median to first event {row['restore_first_event_median_s']}"
+        )
+        print(
+            f"{row['strategy']}: archive {row['archive_raw_kib']:.0f} KiB raw, {row['archive_stored_kib']:.0f} KiB "
+            f"stored (median); save {row['save_median_s'] * 1000:.0f} ms, restore before the page loads "
+            f"{row['restore_open_median_s'] * 1000:.0f} ms per session (median of {args.timed}, one at a time); "
+            f"after restoring all: {row['pss_restored_per_session_mib']:.1f} MiB per session "
+            f"({row['pss_restored_per_session_mib'] / base:.2f}x baseline)"
         )
     if curves:
         print()
