@@ -12,6 +12,7 @@ before the watcher started, or one a previous owner left pending). A read that i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 READS_AT_ONCE = 2  # per session: a page answers one evaluate at a time anyway
 WATCH_BLOCK_MS = 1000
 WATCH_RETRY_SECONDS = 0.5
+READY_MARGIN_SECONDS = 0.5  # a read waiting for the page gives up this long before the asker does, and says why
 # wa-js's error codes -> what the API answers (chat/functions/getMessages.ts and group/functions/ensureGroup.ts
 # throw chat_not_found / not_a_group; assertWid invalid_wid; the simulator's not_authenticated).
 REFUSALS = {
@@ -114,13 +116,16 @@ async def answer(session: BrowserSession, command: ReadCommand) -> None:
         if remaining <= 0:
             return
         try:
-            reply = await asyncio.wait_for(_reply(session, command), remaining)
+            reply = await asyncio.wait_for(_reply(session, command, remaining), remaining)
         except TimeoutError:
             return  # the asker has answered 504 already
         await reads.answer(session.worker.redis, command.request_id, reply)
 
 
-async def _reply(session: BrowserSession, command: ReadCommand) -> dict[str, Any]:
+async def _reply(session: BrowserSession, command: ReadCommand, remaining: float) -> dict[str, Any]:
+    # A takeover's page is still restoring when it finds the reads left pending: wait for it while the asker does.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(session.ready.wait(), max(remaining - READY_MARGIN_SECONDS, 0))
     driver = session.driver
     if driver is None or not session.ready.is_set():
         return refused("not_ready", f"the session is not connected to WhatsApp (status {_status(session)})")
