@@ -7,6 +7,7 @@ browser: page events are handed to it as the driver would, and sends go to a rec
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -191,3 +192,34 @@ async def test_events_whose_outbox_entries_a_redis_restart_lost_are_written_agai
 
 async def _xlen(client: Redis, stream: str, at_least: int) -> bool:
     return int(await client.xlen(stream)) >= at_least
+
+
+async def test_a_redis_timeout_in_the_command_loop_neither_fails_the_session_nor_strands_its_commands(
+    own_redis: ServiceProcess, worker_env: pytest.MonkeyPatch, stub: IngestStub, workers: list[Worker], tmp_path: Path
+) -> None:
+    # Given a session on a lease long enough to outlive a short outage, and Redis calls that time out after 2 s
+    worker_env.setenv("WAGW_REDIS_URL", own_redis.url + "?socket_timeout=2")
+    worker_env.setenv("WAGW_LEASE_TTL_MS", "20000")
+    get_settings.cache_clear()
+    client = Redis.from_url(own_redis.url, decode_responses=True)
+    try:
+        session = await driving(client, workers, tmp_path, "sess_cmd_timeout")
+        # When Redis stops answering for longer than the timeout (the session's blocking read times out)
+        os.kill(own_redis.process.pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(3.5)
+        finally:
+            os.kill(own_redis.process.pid, signal.SIGCONT)
+        # ... and a send is accepted once it is back
+        command = SendTextCommand(
+            session_id=session.id, message_id="msg_after_1", client_message_id="after-1", to="6283333", text="later"
+        )
+        await client.xadd(keys.session_commands(session.id), {"command": command.model_dump_json()})
+        # Then the same session is still driving and sends it
+        driver = session.driver
+        assert isinstance(driver, RecordingDriver)
+        await eventually(lambda: list(driver.sent.values()) == ["later"], 15, "the send after the outage")
+        assert session.worker.sessions.get(session.id) is session and not session.stopping
+        assert "failed" not in stub.statuses(session.id)
+    finally:
+        await client.aclose()
