@@ -1,0 +1,469 @@
+"""Media through the whole local system (simulator -> worker -> media bucket on LocalStack -> ingest -> SQS ->
+deliver -> the tenant's webhook receiver), one worker, N ready sessions.
+
+Inbound: `--images` images of `--min-mb`..`--max-mb` (random bytes, so nothing compresses) arrive on the sessions
+through the simulator's control API, as fast as it takes them. Measured at the tenant's webhook: media MB/s (all
+bytes over first arrival -> last `message.media`), p50/p99 from arrival to `message.media` (and to
+`message.received`, which never waits for its media). Checked: every image announced once, available, with the
+right size and sha256, and a sample fetched back through its presigned URL byte for byte. In the same run a
+baseline moves the same bytes out of a page (same Chromium, same simulator media server, same base64 hand-off as
+the worker's driver) and into the same bucket with no gateway logic, as many at once as the worker's media slots;
+target: gateway MB/s >= 0.7 of it. The worker's memory (PSS of its process and its Chromium) after the run must be
+within 10 % of before (measured after a warm-up, so first-use allocations do not count).
+
+Outbound: `--sends` image messages by URL (a local HTTP server serves `--send-files` distinct images) POSTed to
+`/v1/sessions/{id}/messages` round-robin over the sessions: sends/s (first POST -> last `message.sent` at the
+receiver) and p50/p99 from the API's 202 to `message.sent`; checked: each sent once (the simulator's duplicate
+count and its received media digests). Pacing is set to zero for this run (it is an anti-ban policy, not a cost).
+
+    flock /tmp/wagw-bench.lock .venv/bin/python bench/media.py [--sessions 10] [--images 500] [--sends 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import random
+import statistics
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import LoadSampler, add_data_dir_argument, write_data
+from bench.e2e import DEFAULT_LIMITS, onboard
+from session_workers.driver import DOWNLOAD_JS
+from session_workers.metrics import descendants, pss_kib
+from shared import aws
+from shared.settings import get_settings
+from wagw_local.receiver import ReceivedEvent
+from wagw_local.system import LocalSystem, Ports, SystemOptions
+
+MB = 1024 * 1024
+TARGET_RATIO = 0.7
+MEMORY_TOLERANCE = 0.10
+WARM_UP_IMAGES = 20
+BASELINE_AT_ONCE = 4  # = the worker's media slots (session_workers/session.py MEDIA_DOWNLOADS_AT_ONCE)
+FETCH_BACK_SAMPLE = 25
+
+
+@dataclass
+class Image:
+    index: int
+    size: int
+    seed: int
+
+    def data(self) -> bytes:
+        return random.Random(self.seed).randbytes(self.size)
+
+
+@dataclass
+class Arrival:
+    image: Image
+    session_phone: str
+    whatsapp_id: str = ""
+    sha256: str = ""
+    arrived_at: float = 0.0
+
+
+@dataclass
+class Timings:
+    """Receiver-side times of the events a run waits for, keyed by WhatsApp message id (or client id)."""
+
+    received: dict[str, float] = field(default_factory=dict)
+    media: dict[str, dict[str, Any]] = field(default_factory=dict)
+    media_at: dict[str, float] = field(default_factory=dict)
+    sent_at: dict[str, float] = field(default_factory=dict)
+    sent: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    repeats: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_event(self, event: ReceivedEvent) -> None:
+        body = event.body
+        data = body.get("data", {})
+        with self.lock:
+            if body["type"] == "message.received":
+                self.repeats += data["message_id"] in self.received
+                self.received.setdefault(data["message_id"], event.received_at)
+            elif body["type"] == "message.media":
+                self.repeats += data["message_id"] in self.media
+                self.media.setdefault(data["message_id"], data["media"])
+                self.media_at.setdefault(data["message_id"], event.received_at)
+            elif body["type"] == "message.sent" and data.get("client_message_id"):
+                self.repeats += data["client_message_id"] in self.sent
+                self.sent.setdefault(data["client_message_id"], data)
+                self.sent_at.setdefault(data["client_message_id"], event.received_at)
+            elif body["type"] == "message.failed":
+                self.failed.append(data)
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if len(ordered) < 2:
+        return ordered[0] if ordered else float("nan")
+    return statistics.quantiles(ordered, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def worker_pss_mib(system: LocalSystem) -> float:
+    root = system.processes["worker-a"].pid
+    return sum(pss_kib(pid) for pid in [root, *descendants(root)]) / 1024
+
+
+def make_images(count: int, min_mb: float, max_mb: float, seed: int) -> list[Image]:
+    chooser = random.Random(seed)
+    return [Image(i, chooser.randint(int(min_mb * MB), int(max_mb * MB)), seed * 100_000 + i) for i in range(count)]
+
+
+# --- inbound -----------------------------------------------------------------------------------------------------
+def inject(system: LocalSystem, phones: list[str], images: list[Image], tag: str) -> list[Arrival]:
+    """Each session's share arrives in order from a thread of its own (the sessions in parallel)."""
+    arrivals = [Arrival(image, phones[i % len(phones)]) for i, image in enumerate(images)]
+
+    def session_share(phone: str) -> None:
+        with httpx.Client(base_url=system.simulator_url, timeout=60) as http:
+            for arrival in (a for a in arrivals if a.session_phone == phone):
+                data = arrival.image.data()
+                arrival.sha256 = hashlib.sha256(data).hexdigest()
+                response = http.post(
+                    "/control/inbound",
+                    json={
+                        "phone": phone,
+                        "sender": "6289990001@c.us",
+                        "type": "image",
+                        "media_b64": base64.b64encode(data).decode(),
+                        "mimetype": "image/jpeg",
+                        "filename": f"{tag}-{arrival.image.index}.jpg",
+                        "caption": f"{tag} {arrival.image.index}",
+                    },
+                )
+                response.raise_for_status()
+                arrival.arrived_at = time.time()
+                arrival.whatsapp_id = response.json()["id"]
+
+    with ThreadPoolExecutor(len(phones)) as pool:
+        list(pool.map(session_share, phones))
+    return arrivals
+
+
+def wait_for(check: Any, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return bool(check())
+
+
+def run_inbound(system: LocalSystem, timings: Timings, phones: list[str], images: list[Image]) -> dict[str, Any]:
+    arrivals = inject(system, phones, images, "bench")
+    ids = [a.whatsapp_id for a in arrivals]
+    wait_for(lambda: all(i in timings.media for i in ids), 600)
+    media_latency = [timings.media_at[a.whatsapp_id] - a.arrived_at for a in arrivals if a.whatsapp_id in timings.media]
+    received_latency = [
+        timings.received[a.whatsapp_id] - a.arrived_at for a in arrivals if a.whatsapp_id in timings.received
+    ]
+    first = min(a.arrived_at for a in arrivals)
+    last = max((timings.media_at[i] for i in ids if i in timings.media_at), default=first)
+    total = sum(a.image.size for a in arrivals)
+    wrong = [
+        a.whatsapp_id
+        for a in arrivals
+        if (found := timings.media.get(a.whatsapp_id)) is None
+        or found["status"] != "available"
+        or found["size"] != a.image.size
+        or found["sha256"] != a.sha256
+    ]
+    return {
+        "arrivals": arrivals,
+        "bytes": total,
+        "seconds": last - first,
+        "mb_per_s": total / MB / (last - first),
+        "media_p50_ms": quantile(media_latency, 0.5) * 1000,
+        "media_p99_ms": quantile(media_latency, 0.99) * 1000,
+        "received_p50_ms": quantile(received_latency, 0.5) * 1000,
+        "received_p99_ms": quantile(received_latency, 0.99) * 1000,
+        "announced": len(media_latency),
+        "received": len(received_latency),
+        "wrong_or_missing": wrong,
+        "fetched_back_ok": fetch_back(arrivals, timings),
+    }
+
+
+def fetch_back(arrivals: list[Arrival], timings: Timings) -> tuple[int, int]:
+    """A sample of the presigned URLs, fetched as a tenant would: (matching sha256, tried)."""
+    sample = random.Random(7).sample(arrivals, min(FETCH_BACK_SAMPLE, len(arrivals)))
+    ok = 0
+    with httpx.Client(timeout=60) as http:
+        for arrival in sample:
+            media = timings.media.get(arrival.whatsapp_id)
+            if media and media.get("url"):
+                body = http.get(media["url"]).content
+                ok += hashlib.sha256(body).hexdigest() == arrival.sha256
+    return ok, len(sample)
+
+
+# --- baseline: the same bytes out of a page and into S3, nothing else --------------------------------------------
+async def run_baseline(system: LocalSystem, arrivals: list[Arrival]) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    bucket = get_settings().media_bucket
+    s3 = aws.s3()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=get_settings().chromium_path, args=get_settings().chromium_args
+        )
+        page = await browser.new_page()
+        await page.goto(system.simulator_url + "/api/media/none")  # any page of the simulator's origin
+        fetch_js = DOWNLOAD_JS.replace(
+            "await WPP.chat.downloadMedia(id)", "await (await fetch('/api/media/' + encodeURIComponent(id))).blob()"
+        )
+        slots = asyncio.Semaphore(BASELINE_AT_ONCE)
+
+        async def move(arrival: Arrival) -> bool:
+            async with slots:
+                result = await page.evaluate(fetch_js, arrival.whatsapp_id)
+                data = base64.b64decode(result["data"])
+                await asyncio.to_thread(
+                    s3.put_object,
+                    Bucket=bucket,
+                    Key=f"bench-baseline/{arrival.image.index}",
+                    Body=data,
+                    ContentType="image/jpeg",
+                    ServerSideEncryption="AES256",
+                )
+                return hashlib.sha256(data).hexdigest() == arrival.sha256
+
+        started = time.time()
+        correct = await asyncio.gather(*[move(a) for a in arrivals])
+        seconds = time.time() - started
+        await browser.close()
+    total = sum(a.image.size for a in arrivals)
+    return {"bytes": total, "seconds": seconds, "mb_per_s": total / MB / seconds, "correct": sum(correct)}
+
+
+# --- outbound ------------------------------------------------------------------------------------------------------
+class FileServer:
+    """A tenant's media host on 127.0.0.1: serves the given bytes by path."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = files.get(self.path)
+                if body is None:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def run_outbound(
+    system: LocalSystem, api_key: str, timings: Timings, phones: list[str], sends: int, files: list[Image]
+) -> dict[str, Any]:
+    served = {f"/img-{f.index}.jpg": f.data() for f in files}
+    digests = {path: hashlib.sha256(body).hexdigest() for path, body in served.items()}
+    server = FileServer(served)
+    with httpx.Client(base_url=system.api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30) as http:
+        session_of = {s["phone"]: s["id"] for s in http.get("/v1/sessions", params={"limit": 100}).json()["items"]}
+    accepted: dict[str, float] = {}
+    expected: dict[str, tuple[str, str]] = {}  # client id -> (phone, digest)
+
+    def post(index: int) -> None:
+        phone = phones[index % len(phones)]
+        path = f"/img-{files[index % len(files)].index}.jpg"
+        client_id = f"bench-out-{index}"
+        expected[client_id] = (phone, digests[path])
+        with httpx.Client(base_url=system.api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30) as h:
+            response = h.post(
+                f"/v1/sessions/{session_of[phone]}/messages",
+                json={
+                    "to": "6289990001",
+                    "type": "image",
+                    "media": {"url": server.url + path},
+                    "client_message_id": client_id,
+                },
+            )
+        response.raise_for_status()
+        accepted[client_id] = time.time()
+
+    try:
+        started = time.time()
+        with ThreadPoolExecutor(len(phones)) as pool:
+            list(pool.map(post, range(sends)))
+        wait_for(lambda: len(timings.sent) + len(timings.failed) >= sends, 600)
+    finally:
+        server.close()
+    latency = [timings.sent_at[c] - accepted[c] for c in accepted if c in timings.sent_at]
+    last = max(timings.sent_at.values(), default=started)
+    state = httpx.get(system.simulator_url + "/control/state").json()
+    got: list[str] = []
+    for phone in phones:
+        messages = httpx.get(system.simulator_url + "/control/sent", params={"phone": phone}).json()["messages"]
+        got += [m["media"]["sha256"] for m in messages if m.get("media")]
+    return {
+        "sends": sends,
+        "sent": len(timings.sent),
+        "failed": timings.failed[:5],
+        "seconds": last - started,
+        "sends_per_s": len(latency) / (last - started),
+        "p50_ms": quantile(latency, 0.5) * 1000,
+        "p99_ms": quantile(latency, 0.99) * 1000,
+        "duplicate_sends": state["stats"]["duplicate_sends"],
+        "whatsapp_got_each_once": sorted(got) == sorted(d for _p, d in expected.values()),
+    }
+
+
+# --- the run -------------------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--images", type=int, default=500)
+    parser.add_argument("--min-mb", type=float, default=0.5)
+    parser.add_argument("--max-mb", type=float, default=2.0)
+    parser.add_argument("--sends", type=int, default=200)
+    parser.add_argument("--send-files", type=int, default=20, help="distinct images the outbound sends point at")
+    parser.add_argument("--auth-strategy", choices=["profile", "context"], default="context")
+    parser.add_argument("--seed", type=int, default=13)
+    add_data_dir_argument(parser)
+    args = parser.parse_args()
+    limits = {"message": {"per_minute": 60_000, "burst": 5_000}}
+    options = SystemOptions(
+        extra_env={
+            "WAGW_THROTTLE_LIMITS": json.dumps({**DEFAULT_LIMITS, **limits}),
+            "WAGW_SEND_GAP_MS": "0",
+            "WAGW_SEND_JITTER_MS": "0",
+            "WAGW_SEND_QUEUE_MAX": str(args.sends + 10),
+        },
+        ports=Ports.free(workers=1),
+        workers=1,
+        schedules=False,
+        auth_strategy=args.auth_strategy,
+        workdir=Path(tempfile.mkdtemp(prefix="wagw-bench-media-")),
+    )
+    system = LocalSystem(options)
+    timings = Timings()
+    system.receiver_state.on_event = timings.on_event
+    load = LoadSampler().start()
+    try:
+        system.start()
+        demo = system.create_demo_tenant("bench media")
+        phones = onboard(system, demo.api_key, args.sessions)
+        print(f"{args.sessions} sessions ready on one worker (auth strategy {args.auth_strategy})", flush=True)
+        warm = make_images(WARM_UP_IMAGES, args.min_mb, args.max_mb, args.seed + 1)
+        warm_ids = [a.whatsapp_id for a in inject(system, phones, warm, "warm")]
+        wait_for(lambda: all(i in timings.media for i in warm_ids), 120)
+        time.sleep(5)
+        memory_before = worker_pss_mib(system)
+        images = make_images(args.images, args.min_mb, args.max_mb, args.seed)
+        print(f"inbound: {len(images)} images, {sum(i.size for i in images) / MB:.0f} MiB", flush=True)
+        inbound = run_inbound(system, timings, phones, images)
+        time.sleep(10)  # let the page's and Python's collectors run before judging memory
+        memory_after = worker_pss_mib(system)
+        print("baseline: the same bytes out of a page and into S3", flush=True)
+        baseline = asyncio.run(run_baseline(system, inbound["arrivals"]))
+        print(f"outbound: {args.sends} image sends by URL", flush=True)
+        files = make_images(args.send_files, args.min_mb, args.max_mb, args.seed + 2)
+        outbound = run_outbound(system, demo.api_key, timings, phones, args.sends, files)
+        load.stop()
+        report(args, inbound, baseline, outbound, memory_before, memory_after, timings, load)
+    finally:
+        load.stop()
+        system.stop()
+
+
+def report(
+    args: argparse.Namespace,
+    inbound: dict[str, Any],
+    baseline: dict[str, Any],
+    outbound: dict[str, Any],
+    memory_before: float,
+    memory_after: float,
+    timings: Timings,
+    load: LoadSampler,
+) -> None:
+    ratio = inbound["mb_per_s"] / baseline["mb_per_s"]
+    growth = (memory_after - memory_before) / memory_before
+    ok_back, tried_back = inbound["fetched_back_ok"]
+    print(
+        f"inbound through the gateway: {inbound['bytes'] / MB:.0f} MiB in {inbound['seconds']:.1f} s = "
+        f"{inbound['mb_per_s']:.1f} MiB/s; arrival -> message.media at the webhook p50 "
+        f"{inbound['media_p50_ms']:.0f} ms, p99 {inbound['media_p99_ms']:.0f} ms; arrival -> message.received p50 "
+        f"{inbound['received_p50_ms']:.0f} ms, p99 {inbound['received_p99_ms']:.0f} ms"
+    )
+    print(
+        f"baseline (page -> S3, {BASELINE_AT_ONCE} at once, no gateway logic): {baseline['seconds']:.1f} s = "
+        f"{baseline['mb_per_s']:.1f} MiB/s; gateway/baseline = {ratio:.2f}"
+    )
+    print(f"worker memory (PSS, process + Chromium): {memory_before:.0f} MiB before, {memory_after:.0f} MiB after")
+    print(
+        f"outbound: {outbound['sent']}/{outbound['sends']} sent in {outbound['seconds']:.1f} s = "
+        f"{outbound['sends_per_s']:.1f} sends/s; 202 -> message.sent p50 {outbound['p50_ms']:.0f} ms, "
+        f"p99 {outbound['p99_ms']:.0f} ms"
+    )
+    checks = {
+        f"gateway >= {TARGET_RATIO} of the baseline ({ratio:.2f})": ratio >= TARGET_RATIO,
+        f"worker memory within {MEMORY_TOLERANCE:.0%} of before ({growth:+.1%})": abs(growth) <= MEMORY_TOLERANCE,
+        f"every image announced available with its size and sha256 ({inbound['announced']}/{args.images}, "
+        f"{len(inbound['wrong_or_missing'])} wrong or missing)": not inbound["wrong_or_missing"],
+        f"every message.received delivered ({inbound['received']}/{args.images})": inbound["received"] == args.images,
+        f"presigned URLs give the bytes back ({ok_back}/{tried_back})": ok_back == tried_back,
+        f"baseline moved every image intact ({baseline['correct']}/{args.images})": baseline["correct"] == args.images,
+        f"every send reported sent once ({outbound['sent']}/{outbound['sends']}, failures {outbound['failed']})": (
+            outbound["sent"] == outbound["sends"] and not outbound["failed"]
+        ),
+        f"WhatsApp got each image once (duplicate sends {outbound['duplicate_sends']})": outbound[
+            "whatsapp_got_each_once"
+        ]
+        and outbound["duplicate_sends"] == 0,
+        f"no event delivered twice to the receiver ({timings.repeats} repeats)": timings.repeats == 0,
+    }
+    print("checks:")
+    for text, ok in checks.items():
+        print(f"  [{'OK' if ok else 'FAIL'}] {text}")
+    print(load.summary())
+    inbound_out = {k: v for k, v in inbound.items() if k != "arrivals"}
+    write_data(
+        args.data_dir,
+        "media",
+        {
+            "bench": "media",
+            "run": load.run_info(),
+            "sessions": args.sessions,
+            "images": args.images,
+            "size_mb": [args.min_mb, args.max_mb],
+            "inbound": inbound_out,
+            "baseline": baseline,
+            "ratio": ratio,
+            "memory_mib": {"before": memory_before, "after": memory_after},
+            "outbound": outbound,
+            "checks": [{"check": text, "ok": ok} for text, ok in checks.items()],
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
