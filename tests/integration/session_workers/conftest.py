@@ -11,6 +11,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from session_workers.browser import SharedBrowserHost
 from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
 from session_workers.worker import Worker
@@ -59,6 +60,31 @@ def worker_env(redis: Redis, env: pytest.MonkeyPatch, sim: SimulatorServer, stub
     env.setenv("WAGW_INGEST_URL", stub.url)
     get_settings.cache_clear()
     return env
+
+
+@pytest.fixture(scope="module")
+async def context_host() -> AsyncIterator[SharedBrowserHost]:
+    """One shared browser for a module's `context`-strategy workers (opening one costs seconds)."""
+    shared = SharedBrowserHost(get_settings().model_copy(update={"auth_strategy": "context"}))
+    await shared.start()
+    try:
+        yield shared
+    finally:
+        await shared.close()
+
+
+async def start_context_worker(
+    env: pytest.MonkeyPatch, host: SharedBrowserHost, workers: list[Worker], **settings: str
+) -> Worker:
+    """A `context`-strategy worker on the module's browser, with `WAGW_*` settings of the test's own."""
+    env.setenv("WAGW_AUTH_STRATEGY", "context")
+    for name, value in settings.items():
+        env.setenv(name, value)
+    get_settings.cache_clear()
+    started = Worker(get_settings(), host=host, health_port=None)
+    workers.append(started)
+    await started.start()
+    return started
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ from shared.store import workspaces
 from shared.store.media import MediaRecord
 from shared.store.records import WorkspaceRecord
 from tests.fixtures.media import MediaServer, png
-from tests.integration.session_workers.conftest import control, new_session, scan_latest_qr
+from tests.integration.session_workers.conftest import control, new_session, scan_latest_qr, start_context_worker
 
 pytestmark = pytest.mark.browser
 PHONE = "15550012001"
@@ -50,16 +50,6 @@ def media_server() -> Iterator[MediaServer]:
         yield server
     finally:
         server.close()
-
-
-@pytest.fixture(scope="module")
-async def host() -> AsyncIterator[SharedBrowserHost]:
-    shared = SharedBrowserHost(get_settings().model_copy(update={"auth_strategy": "context"}))
-    await shared.start()
-    try:
-        yield shared
-    finally:
-        await shared.close()
 
 
 @pytest.fixture
@@ -79,19 +69,16 @@ def media_bucket(aws_endpoint: str, worker_env: pytest.MonkeyPatch) -> Iterator[
 
 @pytest.fixture
 async def worker(
-    worker_env: pytest.MonkeyPatch, media_bucket: str, host: SharedBrowserHost, workers: list[Worker]
-) -> AsyncIterator[Worker]:
-    worker_env.setenv("WAGW_AUTH_STRATEGY", "context")
-    worker_env.setenv("WAGW_ALLOW_LOCAL_WEBHOOKS", "true")  # the media host is on 127.0.0.1 (dev only)
-    worker_env.setenv(
-        "WAGW_MEDIA_MAX_BYTES",
-        '{"image": 100000, "video": 100000, "audio": 100000, "voice": 100000, "sticker": 100000, "document": 200000}',
+    worker_env: pytest.MonkeyPatch, media_bucket: str, context_host: SharedBrowserHost, workers: list[Worker]
+) -> Worker:
+    return await start_context_worker(
+        worker_env,
+        context_host,
+        workers,
+        WAGW_ALLOW_LOCAL_WEBHOOKS="true",  # the media host is on 127.0.0.1 (dev only)
+        WAGW_MEDIA_MAX_BYTES='{"image": 100000, "video": 100000, "audio": 100000, "voice": 100000, '
+        '"sticker": 100000, "document": 200000}',
     )
-    get_settings.cache_clear()
-    started = Worker(get_settings(), host=host, health_port=None)
-    workers.append(started)
-    await started.start()
-    yield started
 
 
 def send(sid: str, client_id: str, to: str, **content: Any) -> SendMessageCommand:

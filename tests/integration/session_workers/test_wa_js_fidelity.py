@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from redis.asyncio import Redis
 
@@ -13,35 +11,23 @@ from session_workers.simulator.ingest_stub import IngestStub
 from session_workers.worker import Worker
 from shared import redis_keys as keys
 from shared.commands import RequestPairingCodeCommand, SendTextCommand, enqueue_command
-from shared.settings import get_settings
-from tests.integration.session_workers.conftest import control, eventually, new_session, scan_latest_qr, sim_state
+from tests.integration.session_workers.conftest import (
+    control,
+    eventually,
+    new_session,
+    scan_latest_qr,
+    sim_state,
+    start_context_worker,
+)
 
 pytestmark = pytest.mark.browser
 
 GROUP = "120363000000000077@g.us"
 
 
-@pytest.fixture(scope="module")
-async def host() -> AsyncIterator[SharedBrowserHost]:
-    shared = SharedBrowserHost(get_settings().model_copy(update={"auth_strategy": "context"}))
-    await shared.start()
-    try:
-        yield shared
-    finally:
-        await shared.close()
-
-
 @pytest.fixture
-async def worker(
-    worker_env: pytest.MonkeyPatch, host: SharedBrowserHost, workers: list[Worker]
-) -> AsyncIterator[Worker]:
-    worker_env.setenv("WAGW_AUTH_STRATEGY", "context")
-    worker_env.setenv("WAGW_WA_JS_READY_TIMEOUT_SECONDS", "2")
-    get_settings.cache_clear()
-    started = Worker(get_settings(), host=host, health_port=None)
-    workers.append(started)
-    await started.start()
-    yield started
+async def worker(worker_env: pytest.MonkeyPatch, context_host: SharedBrowserHost, workers: list[Worker]) -> Worker:
+    return await start_context_worker(worker_env, context_host, workers, WAGW_WA_JS_READY_TIMEOUT_SECONDS="2")
 
 
 async def linked_session(redis: Redis, stub: IngestStub, sim: SimulatorServer, sid: str, phone: str) -> None:
