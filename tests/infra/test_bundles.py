@@ -2,8 +2,9 @@
 
 The synth's layer asset lists its requirements (the marker written instead of running pip); the distributions they
 need, and the distributions those need in turn, are linked from this virtualenv into a folder of their own. Each
-function's synthesized bundle then imports every one of its modules in an isolated interpreter (`-I -S`: no site
-packages, no editable installs, no PYTHONPATH) that sees only the bundle, that folder and the standard library.
+function's synthesized bundle then imports every one of its modules in an isolated interpreter (`-I -S -B`: no site
+packages, no editable installs, no PYTHONPATH, no .pyc written into the asset) that sees only the bundle, that
+folder and the standard library.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def test_every_function_bundle_imports_with_only_the_layer(dev: Synthesized, lay
         # When an isolated interpreter imports every module in the bundle
         path_setup = f"import sys; sys.path[:0] = [{str(bundle)!r}, {str(layer_only)!r}]\n"
         result = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", path_setup + IMPORT_EVERY_MODULE, str(bundle)],
+            [sys.executable, "-I", "-S", "-B", "-c", path_setup + IMPORT_EVERY_MODULE, str(bundle)],
             capture_output=True,
             text=True,
             timeout=120,
