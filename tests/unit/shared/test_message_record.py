@@ -37,9 +37,7 @@ def test_the_send_call_carries_the_hash_and_a_command_derived_from_the_message()
     # Given a queued message
     record = full_record().model_copy(update={"status": MessageStatus.QUEUED})
     # When the API builds its send call
-    _keys, args = queue_message_call(
-        record, queue_max=200, ms_per_send=1500, refused_statuses=["logged_out", "failed"]
-    )
+    _keys, args = queue_message_call(record, queue_max=200, ms_per_send=1500, refused_statuses=["logged_out", "failed"])
     # Then the record's fields follow as pairs, and the command names the message and carries its text
     pairs = args[9:]
     assert dict(zip(pairs[::2], pairs[1::2], strict=True)) == record.to_hash()
