@@ -30,3 +30,22 @@ class Schedule:
 CLEANUP_SCHEDULE = Schedule(name="wagw-cleanup", function="cleanup", rate_minutes=15)
 RETRY_SCHEDULER_SCHEDULE = Schedule(name="wagw-retry-scheduler", function="retry_scheduler", rate_minutes=1)
 SCHEDULES: tuple[Schedule, ...] = (CLEANUP_SCHEDULE, RETRY_SCHEDULER_SCHEDULE)
+
+
+# The console's conversation view uploads a file with the presigned PUT of POST /v1/media and previews media with
+# presigned GETs, from the API's own origin: the media bucket must allow that origin (CORS), or the browser
+# refuses the upload. The CDK media bucket should carry the same rule with the API's public origin.
+MEDIA_CORS_METHODS = ("PUT", "GET", "HEAD")
+MEDIA_CORS_MAX_AGE_SECONDS = 3600
+
+
+def media_cors_rules(origins: list[str]) -> list[dict[str, object]]:
+    """S3 CORS rules (put_bucket_cors's `CORSRules`) for the media bucket."""
+    return [
+        {
+            "AllowedOrigins": origins,
+            "AllowedMethods": list(MEDIA_CORS_METHODS),
+            "AllowedHeaders": ["content-type"],
+            "MaxAgeSeconds": MEDIA_CORS_MAX_AGE_SECONDS,
+        }
+    ]

@@ -43,6 +43,9 @@ def create_bucket() -> str:
     for name in (settings.auth_bucket, settings.media_bucket):
         if name not in existing:
             client.create_bucket(Bucket=name)
+    # The console uploads to and previews from the media bucket (locally from whatever port the API got).
+    cors = {"CORSRules": topology.media_cors_rules(["*"])}
+    client.put_bucket_cors(Bucket=settings.media_bucket, CORSConfiguration=cors)
     return settings.auth_bucket
 
 

@@ -357,3 +357,193 @@ document.addEventListener("DOMContentLoaded", () => {
   const saved = sessionStorage.getItem(KEY_STORAGE);
   if (saved) signIn(saved);
 });
+
+// Conversations (a ready session): chats, a chat's history with media previews, send text or a file ----------
+// Reads go through the session's worker (GET .../chats, .../messages); a file is uploaded through POST /v1/media
+// (a presigned PUT) and sent by its media id. Polled like the rest (no long-lived connections).
+const CONVERSATION_POLL_MS = 3000;
+const convo = { sessionId: null, chat: null, cursor: null, messages: [], busy: false, media: new Map() };
+
+function fileKind(mimetype) {
+  const major = (mimetype || "").split("/")[0];
+  return ["image", "video", "audio"].includes(major) ? major : "document";
+}
+
+async function refreshConversation() {
+  const card = $("conversation-card");
+  const id = state.detailId;
+  const ready = id && $("session-detail-card").dataset.status === "ready";
+  card.hidden = !ready;
+  if (!ready) { convo.sessionId = null; return; }
+  if (convo.sessionId !== id) {
+    Object.assign(convo, { sessionId: id, chat: null, cursor: null, messages: [] });
+    $("messages").replaceChildren();
+    $("chat-title").textContent = "Pick a chat";
+    $("send-form").classList.add("hidden");
+    $("older-messages").classList.add("hidden");
+  }
+  await loadChats();
+  if (convo.chat) await loadMessages(false);
+}
+
+async function loadChats() {
+  const id = convo.sessionId;
+  const page = await api("GET", `/v1/sessions/${encodeURIComponent(id)}/chats?limit=50`);
+  if (convo.sessionId !== id) return;
+  const list = $("chats");
+  list.replaceChildren();
+  for (const chat of page.items) {
+    const li = document.createElement("li");
+    li.dataset.chatId = chat.id;
+    li.classList.toggle("active", chat.id === convo.chat);
+    const title = document.createElement("div");
+    title.textContent = chat.name || chat.id;
+    if (chat.unread_count) {
+      const unread = document.createElement("span");
+      unread.className = "unread";
+      unread.textContent = chat.unread_count < 0 ? "•" : String(chat.unread_count);
+      title.append(unread);
+    }
+    const last = document.createElement("div");
+    last.className = "last";
+    const m = chat.last_message;
+    last.textContent = m ? `${m.from_me ? "You: " : ""}${m.body || m.caption || `[${m.kind}]`}` : "";
+    li.append(title, last);
+    li.addEventListener("click", () => openChat(chat.id, chat.name).catch(showError));
+    list.append(li);
+  }
+  $("conversation-state").textContent = `${page.items.length} chat${page.items.length === 1 ? "" : "s"}`;
+}
+
+async function openChat(chatId, name) {
+  Object.assign(convo, { chat: chatId, cursor: null, messages: [] });
+  $("chat-title").textContent = name || chatId;
+  $("chat-title").classList.remove("muted");
+  $("send-form").classList.remove("hidden");
+  for (const li of $("chats").children) li.classList.toggle("active", li.dataset.chatId === chatId);
+  await loadMessages(false);
+}
+
+// `older`: the page before the oldest shown; otherwise the newest page, merged with what is shown.
+async function loadMessages(older) {
+  const { sessionId, chat } = convo;
+  const query = new URLSearchParams({ limit: "20" });
+  if (older && convo.cursor) query.set("cursor", convo.cursor);
+  const page = await api("GET", `/v1/sessions/${encodeURIComponent(sessionId)}/chats/${encodeURIComponent(chat)}/messages?${query}`);
+  if (convo.sessionId !== sessionId || convo.chat !== chat) return;
+  const known = new Set(convo.messages.map((m) => m.id));
+  const fresh = page.items.filter((m) => !known.has(m.id));
+  if (older) convo.messages.push(...fresh);
+  else convo.messages.unshift(...fresh);
+  if (older || convo.cursor === null) convo.cursor = page.next_cursor;
+  $("older-messages").classList.toggle("hidden", !convo.cursor);
+  if (fresh.length || older) renderMessages(!older);
+}
+
+function renderMessages(scrollToEnd) {
+  const box = $("messages");
+  box.replaceChildren(...convo.messages.slice().reverse().map(messageBubble));
+  if (scrollToEnd) box.scrollTop = box.scrollHeight;
+}
+
+function messageBubble(m) {
+  const div = document.createElement("div");
+  div.className = `msg${m.from_me ? " mine" : ""}`;
+  div.dataset.messageId = m.id;
+  if (m.media) div.append(mediaPreview(m));
+  const text = m.body || m.caption || (m.location ? `📍 ${m.location.description || `${m.location.latitude}, ${m.location.longitude}`}` : "");
+  if (text) {
+    const p = document.createElement("div");
+    p.className = "text";
+    p.textContent = text;
+    div.append(p);
+  }
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  meta.textContent = `${when(m.timestamp)}${m.from_me ? ` · ${["failed", "pending", "sent", "delivered", "read", "played"][(m.ack ?? 0) + 1] || ""}` : ""}`;
+  div.append(meta);
+  return div;
+}
+
+// Received media resolves through GET /v1/media/{id} (a fresh presigned URL) once the worker has stored it.
+function mediaPreview(m) {
+  const holder = document.createElement("div");
+  holder.className = "media";
+  const label = `${m.kind}${m.media.filename ? `: ${m.media.filename}` : ""}`;
+  holder.textContent = `[${label}]`;
+  if (!m.media.id) return holder;
+  resolveMedia(m.media.id).then((found) => {
+    if (!found) { holder.textContent = `[${label}: not stored]`; return; }
+    holder.replaceChildren();
+    if (fileKind(found.mimetype) === "image") {
+      const img = document.createElement("img");
+      img.className = "preview";
+      img.alt = label;
+      img.src = found.url;
+      holder.append(img);
+    } else {
+      const a = document.createElement("a");
+      a.href = found.url;
+      a.textContent = `⬇ ${label}`;
+      a.rel = "noreferrer";
+      holder.append(a);
+    }
+  }, () => { holder.textContent = `[${label}: not available]`; });
+  return holder;
+}
+
+async function resolveMedia(mediaId) {
+  if (!convo.media.has(mediaId)) {
+    convo.media.set(mediaId, api("GET", `/v1/media/${encodeURIComponent(mediaId)}`).catch((e) => {
+      convo.media.delete(mediaId);
+      if (e.status === 404) return null;
+      throw e;
+    }));
+  }
+  return convo.media.get(mediaId);
+}
+
+async function sendMessage(event) {
+  event.preventDefault();
+  if (convo.busy || !convo.chat) return;
+  const text = $("send-text").value.trim();
+  const file = $("send-file").files[0];
+  if (!text && !file) return;
+  convo.busy = true;
+  $("send-button").disabled = true;
+  try {
+    const body = { to: convo.chat, client_message_id: `console-${Date.now()}-${Math.random().toString(36).slice(2, 8)}` };
+    if (file) {
+      const mimetype = file.type || "application/octet-stream";
+      const upload = await api("POST", "/v1/media", { mimetype, size: file.size, filename: file.name });
+      const headers = Object.fromEntries(Object.entries(upload.upload_headers).filter(([k]) => k.toLowerCase() !== "content-length"));
+      const put = await fetch(upload.upload_url, { method: "PUT", headers, body: file });
+      if (!put.ok) throw new Error(`the upload failed (HTTP ${put.status})`);
+      Object.assign(body, { type: fileKind(mimetype), media: { media_id: upload.id } });
+      if (text) body.text = text;
+    } else {
+      body.text = text;
+    }
+    await api("POST", `/v1/sessions/${encodeURIComponent(convo.sessionId)}/messages`, body);
+    $("send-text").value = "";
+    $("send-file").value = "";
+    $("conversation-state").textContent = "Sent; it shows here once WhatsApp has it";
+    showError(null);
+  } catch (e) {
+    showError(e);
+  } finally {
+    convo.busy = false;
+    $("send-button").disabled = false;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("send-form").addEventListener("submit", sendMessage);
+  $("older-messages").addEventListener("click", () => loadMessages(true).catch(showError));
+  let conversationBusy = false;
+  setInterval(async () => {
+    if (conversationBusy || !state.key || state.view !== "sessions") return;
+    conversationBusy = true;
+    try { await refreshConversation(); } catch (e) { showError(e); } finally { conversationBusy = false; }
+  }, CONVERSATION_POLL_MS);
+});

@@ -983,7 +983,7 @@
     if (options.direction === 'after') found = rows.slice(at + 1, at + 1 + count);
     else found = rows.slice(Math.max(at - count, 0), at);
     if (!options.id) found.push(rows[at]);
-    return found.map(loadMsg);
+    return found.map((row) => msgStore.get(row.id) || loadMsg(row));  // the live Msg (its ack) where there is one
   }
 
   // group/functions/getAllGroups.ts: the groups the server lists (queryAllGroups), each mapped to chat.get(id).
