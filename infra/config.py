@@ -161,6 +161,8 @@ class EnvironmentConfig(_Config):
     api: ApiConfig
     workers: WorkersConfig
     alarms: AlarmsConfig = AlarmsConfig()
+    # Media (uploads and received) expires from the media bucket after this many days.
+    media_retention_days: int = Field(default=30, ge=1, le=3650)
 
     @property
     def stack_name(self) -> str:

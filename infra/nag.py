@@ -62,6 +62,15 @@ def acknowledge_findings(stack: WaGatewayStack) -> None:
                 continue
             acknowledge(principal, f"AwsSolutions-IAM5[Action::{action}]", bucket_reason)
 
+    media_reason = (
+        "Object-level actions on the media bucket only (grant_put/grant_read/grant_read_write); object keys are per "
+        "workspace and media id, not known in advance."
+    )
+    for principal in (functions.api, stack.workers.task_definition.task_role):
+        acknowledge(principal, f"AwsSolutions-IAM5[{_bucket_objects(stack.media.bucket)}]", media_reason)
+        for action in (*S3_OBJECT_ACTIONS, "s3:PutObject*"):
+            acknowledge(principal, f"AwsSolutions-IAM5[Action::{action}]", media_reason)
+
     acknowledge(
         stack.schedules.failures,
         "AwsSolutions-SQS3",

@@ -9,6 +9,7 @@ from infra.components.api import Api
 from infra.components.archive_key import ArchiveKey
 from infra.components.common import metrics_namespace
 from infra.components.functions import Functions
+from infra.components.media import MediaStore
 from infra.components.network import Network
 from infra.components.observability import Observability
 from infra.components.queues import Queues
@@ -94,6 +95,15 @@ class WaGatewayStack(Stack):
             removal_policy=removal,
         )
         self.archive_key = ArchiveKey(self, "ArchiveKey", workers=self.workers, removal_policy=removal)
+        self.media = MediaStore(
+            self,
+            "Media",
+            retention_days=config.media_retention_days,
+            storage=self.storage,
+            functions=self.functions,
+            workers=self.workers,
+            removal_policy=removal,
+        )
         self.schedules = Schedules(self, "Schedules", functions=self.functions.by_name, removal_policy=removal)
         self.observability = Observability(
             self,
@@ -115,6 +125,7 @@ class WaGatewayStack(Stack):
         CfnOutput(self, "DeliveriesDlqName", value=self.queues.dlq.queue_name)
         CfnOutput(self, "DeliveriesDlqUrl", value=self.queues.dlq.queue_url)
         CfnOutput(self, "AuthBucketName", value=self.storage.auth_bucket.bucket_name)
+        CfnOutput(self, "MediaBucketName", value=self.media.bucket.bucket_name)
         CfnOutput(self, "RedisEndpoint", value=self.redis.host)
         CfnOutput(self, "RedisAuthSecretArn", value=self.redis.auth_secret.secret_arn)
         CfnOutput(self, "ProducerKeysSecretArn", value=self.secrets.producer_keys.secret_arn)

@@ -19,12 +19,15 @@ from infra.components.common import metrics_namespace
 from infra.components.functions import Functions
 from infra.components.queues import Queues
 from infra.components.redis import Redis
+from infra.components.workers import SERVICE_NAME as WORKERS_SERVICE
 from infra.components.workers import Workers
 from infra.config import AlarmsConfig
 
 # Ingest counts the session.status events it records with status `failed` (functions/ingest/logic.py).
 SESSIONS_FAILED_METRIC = "sessions_failed"
 INGEST_SERVICE = "wagw-ingest"
+# A worker counts the sessions whose page never got a ready wa-js (session_workers/session.py, _expect_attach).
+WA_JS_INCOMPATIBLE_METRIC = "WaJsIncompatible"
 
 
 class Observability(Construct):
@@ -153,6 +156,19 @@ class Observability(Construct):
             ),
             config.sessions_failed_per_15_minutes,
             f"{config.sessions_failed_per_15_minutes} or more sessions went to `failed` within 15 minutes",
+        )
+        alarm(
+            "WaJsIncompatible",
+            cloudwatch.Metric(
+                namespace=metrics_namespace(env_name),
+                metric_name=WA_JS_INCOMPATIBLE_METRIC,
+                dimensions_map={"service": WORKERS_SERVICE},
+                statistic="Sum",
+                period=Duration.minutes(5),
+            ),
+            1,
+            "a session failed with wa_js_incompatible: WhatsApp Web changed and wa-js cannot hook it; update wa-js "
+            "(docs/session-workers.md, Updating wa-js)",
         )
         ingest_5xx = api.ingest_rate_percent(api.ingest_5xx, "s5xx", "ingest 5xx %")
         alarm(

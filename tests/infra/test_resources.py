@@ -278,15 +278,19 @@ def test_each_function_reaches_only_its_own_resources(each_env: Synthesized) -> 
     for name in ("deliver", "retry_scheduler"):
         assert granted(s, role[name], "secretsmanager:GetSecretValue") == {redis_token}
     assert granted(s, role["cleanup"], "s3:DeleteObject*") == {bucket}
-    for name in ("api", "ingest", "deliver", "retry_scheduler"):
+    media = logical(s, "AWS::S3::Bucket", "MediaBucket")[0]
+    assert granted(s, role["api"], "s3:GetObject*") == {media}  # presigned downloads and upload checks
+    for name in ("ingest", "deliver", "retry_scheduler"):
         assert granted(s, role[name], "s3:GetObject*") == set()
+    for name in ("api", "ingest", "deliver", "retry_scheduler"):
         assert granted(s, role[name], "sqs:ReceiveMessage") == (set() if name != "deliver" else {queue})
 
 
 def test_workers_reach_the_auth_bucket_and_their_secrets_only(each_env: Synthesized) -> None:
     s = each_env
     bucket = logical(s, "AWS::S3::Bucket", "StorageAuthArchives")[0]
-    assert granted(s, "WorkersTaskTaskRole", "s3:PutObject") == {bucket}
+    media = logical(s, "AWS::S3::Bucket", "MediaBucket")[0]
+    assert granted(s, "WorkersTaskTaskRole", "s3:PutObject") == {bucket, media}
     assert granted(s, "WorkersTaskTaskRole", "secretsmanager:GetSecretValue") == {
         logical(s, "AWS::SecretsManager::Secret", "RedisAuthToken")[0]
     }
@@ -456,6 +460,7 @@ ALARMS = (
     "WorkersBelowMinimum",
     "RedisCpu",
     "RedisMemory",
+    "WaJsIncompatible",
 )
 
 
@@ -537,3 +542,50 @@ def test_redis_alarms_watch_every_node(prod: Synthesized) -> None:
     node_metrics = [m for m in alarm["Metrics"] if "MetricStat" in m]
     assert len(node_metrics) == 3
     assert {m["MetricStat"]["Metric"]["MetricName"] for m in node_metrics} == {"DatabaseMemoryUsagePercentage"}
+
+
+def test_a_wa_js_that_cannot_hook_whatsapp_web_alarms_on_the_first_session(prod: Synthesized) -> None:
+    # Given the workers count the sessions that failed with wa_js_incompatible (EMF, service dimension only)
+    alarm = props(prod, "AWS::CloudWatch::Alarm", "ObservabilityWaJsIncompatible")
+    # Then one such session in 5 minutes alarms
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("WaGateway/prod", "WaJsIncompatible")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "wagw-session-workers"}]
+    assert alarm["Threshold"] == 1 and alarm["Statistic"] == "Sum" and alarm["Period"] == 300
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+# --- media ----------------------------------------------------------------------------------------------------
+
+
+def test_media_bucket_is_private_encrypted_expiring_and_open_to_presigned_browser_use(each_env: Synthesized) -> None:
+    bucket = props(each_env, "AWS::S3::Bucket", "MediaBucket")
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    encryption = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == 30 and rule["Status"] == "Enabled"
+    (cors,) = bucket["CorsConfiguration"]["CorsRules"]
+    assert sorted(cors["AllowedMethods"]) == ["GET", "HEAD", "PUT"]
+
+
+def test_the_api_and_the_workers_get_the_media_bucket_and_only_what_they_need(each_env: Synthesized) -> None:
+    bucket_id, _ = logical(each_env, "AWS::S3::Bucket", "MediaBucket")
+    api = logical(each_env, "AWS::Lambda::Function", FUNCTIONS["api"])[1]
+    (container,) = props(each_env, "AWS::ECS::TaskDefinition", "WorkersTask")["ContainerDefinitions"]
+    worker_env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    # Then both are told the bucket and the retention
+    assert refs(api["Properties"]["Environment"]["Variables"]["WAGW_MEDIA_BUCKET"]) == {bucket_id}
+    assert refs(worker_env["WAGW_MEDIA_BUCKET"]) == {bucket_id}
+    assert worker_env["WAGW_MEDIA_RETENTION_DAYS"] == "30"
+
+    # And the API may put and read media (it presigns), the workers read and write it, nobody may delete it
+    assert granted(each_env, "FunctionsApiServiceRole", "s3:PutObject") == {bucket_id}
+    assert granted(each_env, "FunctionsApiServiceRole", "s3:DeleteObject*") == set()
+    assert bucket_id in granted(each_env, "WorkersTaskTaskRole", "s3:GetObject*")
+    for prefix in ("FunctionsIngest", "FunctionsDeliver", "FunctionsRetryScheduler", "FunctionsCleanup"):
+        assert bucket_id not in granted(each_env, f"{prefix}ServiceRole", "s3:PutObject")
