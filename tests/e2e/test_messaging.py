@@ -4,6 +4,8 @@ media API's refusals and its tenant isolation; counted at the tenant's webhook r
 from __future__ import annotations
 
 import hashlib
+import itertools
+from datetime import datetime
 from collections.abc import Iterator
 
 import httpx
@@ -139,3 +141,65 @@ def test_another_workspaces_media_is_not_found(system: LocalSystem, demo: Demo) 
     other = system.create_demo_tenant("e2e media neighbour")
     with httpx.Client(base_url=system.api_url, headers={"Authorization": f"Bearer {other.api_key}"}) as http:
         assert http.get(f"/v1/media/{mine['id']}").status_code == 404
+
+
+def test_inbound_media_is_stored_and_fetched_back_byte_for_byte(system: LocalSystem, demo: Demo, linked: str) -> None:
+    # When a contact sends a photo with a caption
+    photo = control(
+        system, "inbound", phone=PHONE, sender=f"{CONTACT}@c.us", type="image", caption="the box", id="E2EIMG"
+    )
+    # Then the tenant hears the message at once (media pending), then message.media with a working URL
+    received = wait_until(
+        "message.received", lambda: events_of(system.receiver_state, "message.received", message_id=photo["id"])
+    )
+    assert received[0]["data"]["caption"] == "the box" and received[0]["data"]["media"]["status"] == "pending"
+    media = wait_until(
+        "message.media", lambda: events_of(system.receiver_state, "message.media", message_id=photo["id"])
+    )[0]["data"]["media"]
+    assert media["status"] == "available" and media["sha256"] == hashlib.sha256(png()).hexdigest()
+    assert httpx.get(media["url"], timeout=30).content == png()
+    # And the API gives a fresh URL to this workspace only
+    with api(system, demo) as http:
+        again = http.get(f"/v1/media/{media['id']}").json()
+    assert again["sha256"] == media["sha256"] and httpx.get(again["url"], timeout=30).content == png()
+    other = system.create_demo_tenant("e2e inbound media neighbour")
+    with httpx.Client(base_url=system.api_url, headers={"Authorization": f"Bearer {other.api_key}"}) as http:
+        assert http.get(f"/v1/media/{media['id']}").status_code == 404
+
+
+def test_paced_sends_keep_their_order_and_a_burst_is_queued_not_refused(
+    system: LocalSystem, demo: Demo, linked: str
+) -> None:
+    with api(system, demo) as http:
+        # Given the workspace paces its sends 0.3 s apart
+        assert http.patch("/v1/workspace", json={"send_gap_ms": 300, "send_jitter_ms": 0}).status_code == 200
+        try:
+            # When a burst of five arrives at once
+            for i in range(5):
+                accepted = http.post(
+                    f"/v1/sessions/{linked}/messages",
+                    json={"to": CONTACT, "text": f"burst {i}", "client_message_id": f"e2e-burst-{i}"},
+                )
+                assert accepted.status_code == 202, accepted.text
+            # Then all five go out, in order, each at least the gap after the one before
+            wait_until(
+                "five sent",
+                lambda: all(
+                    events_of(system.receiver_state, "message.sent", client_message_id=f"e2e-burst-{i}")
+                    for i in range(5)
+                ),
+            )
+            out = [m for m in sent_to_whatsapp(system) if str(m["body"]).startswith("burst ")]
+            assert [m["body"] for m in out] == [f"burst {i}" for i in range(5)]
+            moments = [
+                datetime.fromisoformat(
+                    events_of(system.receiver_state, "message.sent", client_message_id=f"e2e-burst-{i}")[0][
+                        "occurred_at"
+                    ]
+                )
+                for i in range(5)
+            ]
+            assert all((b - a).total_seconds() >= 0.25 for a, b in itertools.pairwise(moments))
+            assert http.get(f"/v1/sessions/{linked}/queue").json()["depth"] == 0
+        finally:
+            http.patch("/v1/workspace", json={"send_gap_ms": 0})
