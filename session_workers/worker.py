@@ -125,7 +125,10 @@ class Worker:
     async def start(self) -> None:
         url = self.settings.redis_url
         password = await asyncio.to_thread(redis_password)
-        self.redis = Redis.from_url(url, decode_responses=True, password=password)
+        # Each session holds two blocking reads (its command stream and the read watcher); redis-py 8's pools stop
+        # at 100 connections by default, which 50 sessions exhaust and starve the heartbeat.
+        pool_size = 3 * self.capacity + 50
+        self.redis = Redis.from_url(url, decode_responses=True, password=password, max_connections=pool_size)
         self.raw_redis = Redis.from_url(url, decode_responses=False, password=password)
         self.ownership = Ownership(self.redis, self.worker_id, self.settings.lease_ttl_ms)
         self.auth = AuthStore(self.raw_redis, self.worker_id)
