@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
 from session_workers.browser import SharedBrowserHost, parse_context_archive
+from session_workers.metrics import browser_pids
 from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
 from session_workers.worker import Worker
@@ -271,3 +275,34 @@ async def test_renderer_crash_reopens_the_page_and_a_crash_loop_fails_the_sessio
     finally:
         await worker.stop()
         await asyncio.sleep(0)
+
+
+def browser_main_pids() -> list[int]:
+    """The main process of every Chromium under this test process (renderers and helpers carry --type=)."""
+    pids = []
+    for pid in browser_pids():
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not any(a.startswith(b"--type=") for a in args):
+            pids.append(pid)
+    return pids
+
+
+async def test_a_browser_crash_restores_every_session_from_its_archive_without_a_qr(
+    redis: Redis, worker: Worker, host: SharedBrowserHost, sim: SimulatorServer, stub: IngestStub
+) -> None:
+    sid = await new_session(redis, "sess_ctxcrash")
+    await scan_latest_qr(stub, sim, sid, "15550000505")
+    await stub.wait_for(lambda: "ready" in stub.statuses(sid), 20, "ready")
+    await eventually(lambda: redis.exists(keys.session_auth(sid)), what="auth saved")
+    failures_before = (await sim_state(sim))["stats"]["restore_failures"]
+    # When the shared browser dies (every context with it)
+    for pid in browser_main_pids():
+        os.kill(pid, signal.SIGKILL)
+    # Then the worker relaunches it and the session comes back from its archive: ready again, no new QR
+    await stub.wait_for(lambda: stub.statuses(sid).count("ready") >= 2, 30, "ready after the browser crash")
+    assert "shared_browser_crash" in [e["data"]["reason"] for e in stub.select("session.status", sid)]
+    assert len(stub.select("session.qr", sid)) == 1
+    assert (await sim_state(sim))["stats"]["restore_failures"] == failures_before
