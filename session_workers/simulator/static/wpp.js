@@ -237,10 +237,18 @@
           counts.contact++; counts.chat++;
         }
         const body = Array.from({ length: 4 + (r % 18) }, (_, i) => words[noise[(n * 7 + i) % 4096] % words.length]).join(' ');
-        const row = { id: 'false_' + chat + '_3A' + n.toString(16).toUpperCase().padStart(18, '0'), chat, body, t: 1700000000 + n, ack: r % 4 };
+        // The fields WhatsApp Web's message model keeps per row (about 650 bytes of JSON each).
+        const id = 'false_' + chat + '_3A' + n.toString(16).toUpperCase().padStart(18, '0');
+        const row = {
+          id, rowId: 1e9 + n, chat, body, type: 'chat', t: 1700000000 + n, ack: r % 4, from: chat, to: seed,
+          notifyName: words[r % words.length], kind: 'chat', isNewMsg: false, star: false, recvFresh: true,
+          broadcast: false, isForwarded: false, forwardingScore: 0, mentionedJidList: [], labels: [], links: [],
+          productHeaderImageRejected: false, lastPlaybackProgress: 0, isDynamicReplyButtonsMsg: false,
+          isMdHistoryMsg: n % 5 === 0, stickerSentTs: 0, requiresDirectConnection: null, pttForwardedFeaturesEnabled: true,
+        };
         tx.objectStore('message').put(row);
         counts.message++;
-        bytes += body.length + 90;
+        bytes += JSON.stringify(row).length;
         n++;
       }
       tx.oncomplete = resolve;
