@@ -56,6 +56,7 @@ class SentMessage:
     ack: int = 1
     result: str = "OK"
     t: int = field(default_factory=lambda: int(time.time()))
+    at: float = field(default_factory=time.time)  # when WhatsApp got it (t is WhatsApp's whole seconds)
     type: str = "chat"
     quoted: str | None = None
     mentions: list[str] = field(default_factory=list)
