@@ -404,6 +404,12 @@ class Chaos:
         return threads
 
 
+def redis_plan(args: argparse.Namespace) -> str:
+    if args.redis_pause <= 0:
+        return "none"
+    return f"{args.redis_pauses} x {args.redis_pause:g} s every {args.redis_pause_every:g} s"
+
+
 def parse_range(text: str) -> tuple[float, float]:
     low, _, high = text.partition("-")
     return float(low), float(high or low)
@@ -688,8 +694,8 @@ def main() -> None:
         print(
             f"chaos: {args.workers} workers, {args.sessions} sessions ready, strategy {args.strategy}; "
             f"{args.seconds:g} s of {args.inbound_rate:g} inbound/s and {args.send_rate:g} sends/s; "
-            f"stops: {args.signal} every {args.kill_every} s; "
-            f"redis pauses: {args.redis_pauses} x {args.redis_pause:g} s every {args.redis_pause_every:g} s; "
+            f"stops: {args.signal + ' every ' + args.kill_every + ' s' if parse_range(args.kill_every)[1] else 'none'}; "
+            f"redis pauses: {redis_plan(args)}; "
             f"receiver fails {args.receiver_fail:.0%}; logs in {workdir}",
             flush=True,
         )
