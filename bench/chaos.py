@@ -404,6 +404,10 @@ class Chaos:
         return threads
 
 
+def stop_plan(args: argparse.Namespace) -> str:
+    return f"SIG{args.signal} every {args.kill_every} s" if parse_range(args.kill_every)[1] > 0 else "none"
+
+
 def redis_plan(args: argparse.Namespace) -> str:
     if args.redis_pause <= 0:
         return "none"
@@ -694,7 +698,7 @@ def main() -> None:
         print(
             f"chaos: {args.workers} workers, {args.sessions} sessions ready, strategy {args.strategy}; "
             f"{args.seconds:g} s of {args.inbound_rate:g} inbound/s and {args.send_rate:g} sends/s; "
-            f"stops: {args.signal + ' every ' + args.kill_every + ' s' if parse_range(args.kill_every)[1] else 'none'}; "
+            f"stops: {stop_plan(args)}; "
             f"redis pauses: {redis_plan(args)}; "
             f"receiver fails {args.receiver_fail:.0%}; logs in {workdir}",
             flush=True,
