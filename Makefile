@@ -57,8 +57,9 @@ typecheck: deps
 # system) each get a process of their own, so no state of the other tests' process can reach them.
 pytest: deps
 	$(BIN)/python -m pytest -p no:cacheprovider -q tests/unit tests/integration tests/infra \
-		--ignore=tests/integration/session_workers
-	$(BIN)/python -m pytest -p no:cacheprovider -q tests/integration/session_workers
+		--ignore=tests/integration/session_workers --ignore=tests/integration/hardening/test_worker_liveness.py
+	$(BIN)/python -m pytest -p no:cacheprovider -q tests/integration/session_workers \
+		tests/integration/hardening/test_worker_liveness.py
 	$(BIN)/python -m pytest -p no:cacheprovider -q tests/e2e
 
 test: deps lint typecheck pytest
