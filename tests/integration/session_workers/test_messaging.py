@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -298,11 +297,13 @@ async def test_sends_are_paced_in_order_with_typing_and_the_page_actions_work(
         lambda: len(stub.select("message.sent", sid)) == 4 and stub.select("message.sent", sid), 30, "four sent"
     )
     assert [e["data"]["client_message_id"] for e in sent] == ["p0", "p1", "p2", "p3"]
-    moments = [datetime.fromisoformat(e["occurred_at"]) for e in sent]
-    assert all((b - a).total_seconds() >= 0.95 for a, b in itertools.pairwise(moments))
     async with httpx.AsyncClient() as http:
         shown = (await http.get(sim.url + "control/presence_sent", params={"phone": phone})).json()["presence"]
-        assert [p["state"] for p in shown].count("composing") >= 4
+        out = (await http.get(sim.url + "control/sent", params={"phone": phone})).json()["messages"]
+    assert [p["state"] for p in shown].count("composing") >= 4
+    # (WhatsApp's arrival times: each send starts after at least a second of typing, the typing's minimum)
+    arrivals = [m["at"] for m in out]
+    assert min(b - a for a, b in itertools.pairwise(arrivals)) >= 0.8, arrivals
     # When the tenant marks the chat read, shows recording, deletes the first for everyone and edits the second
     first, second = sent[0]["data"]["message_id"], sent[1]["data"]["message_id"]
     await enqueue_command(redis, MarkReadCommand(session_id=sid, chat=f"{CONTACT}@c.us"))
