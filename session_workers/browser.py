@@ -25,6 +25,7 @@ from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, CDPSession, Page, Playwright, Route, async_playwright
 
+from session_workers.driver import WhatsAppDriver
 from shared.observability import logger
 from shared.settings import Settings
 
@@ -109,6 +110,11 @@ class BrowserHost(ABC):
     @abstractmethod
     async def open(self, session_id: str, archive: bytes | None, on_gone: Callable[[], None]) -> SessionBrowser:
         """A fresh browsing context for the session, restored from `archive` before any page loads."""
+
+    def new_driver(
+        self, on_event: Callable[[str, dict[str, Any]], None], on_crash: Callable[[], None]
+    ) -> WhatsAppDriver:
+        return WhatsAppDriver(self.settings, on_event, on_crash)
 
     @property
     @abstractmethod
@@ -403,6 +409,10 @@ class ProfileHost(BrowserHost):
 
 
 def make_host(settings: Settings, playwright: Playwright | None = None) -> BrowserHost:
+    from session_workers import standin  # benchmarks only: WAGW_PAGE=standin (no browser)
+
+    if standin.selected():
+        return standin.StandinHost(settings)
     if settings.auth_strategy == "context":
         return SharedBrowserHost(settings, playwright)
     return ProfileHost(settings, playwright)
