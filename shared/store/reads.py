@@ -62,3 +62,24 @@ async def take_contact_check(redis: Redis, session_id: str, per_minute: float, b
         keys=[keys.session_contact_checks(session_id)], args=[per_minute, burst]
     )
     return int(waiting)
+
+
+async def sent_media_ids(redis: Redis, session_id: str, wa_message_ids: list[str]) -> dict[str, str]:
+    """The media ids of messages this gateway sent from an upload (`media.media_id`), by WhatsApp's message id:
+    WhatsApp's id leads to our message record (set when it was sent), whose content names the upload."""
+    if not wa_message_ids:
+        return {}
+    ours = await redis.mget([keys.wa_message(session_id, w) for w in wa_message_ids])
+    pairs = [(w, str(o)) for w, o in zip(wa_message_ids, ours, strict=True) if o]
+    if not pairs:
+        return {}
+    async with redis.pipeline(transaction=False) as pipe:
+        for _, ours_id in pairs:
+            pipe.hget(keys.message(ours_id), "content")
+        contents = await pipe.execute()
+    found: dict[str, str] = {}
+    for (wa_id, _), content in zip(pairs, contents, strict=True):
+        media = json.loads(content).get("media") if content else None
+        if isinstance(media, dict) and media.get("media_id"):
+            found[wa_id] = str(media["media_id"])
+    return found

@@ -431,13 +431,18 @@ async function loadMessages(older) {
   if (older && convo.cursor) query.set("cursor", convo.cursor);
   const page = await api("GET", `/v1/sessions/${encodeURIComponent(sessionId)}/chats/${encodeURIComponent(chat)}/messages?${query}`);
   if (convo.sessionId !== sessionId || convo.chat !== chat) return;
-  const known = new Set(convo.messages.map((m) => m.id));
+  const known = new Map(convo.messages.map((m, i) => [m.id, i]));
   const fresh = page.items.filter((m) => !known.has(m.id));
+  let changed = false;  // an ack moved, or our upload got its media id
+  for (const m of page.items) {
+    const at = known.get(m.id);
+    if (at !== undefined && JSON.stringify(convo.messages[at]) !== JSON.stringify(m)) { convo.messages[at] = m; changed = true; }
+  }
   if (older) convo.messages.push(...fresh);
   else convo.messages.unshift(...fresh);
   if (older || convo.cursor === null) convo.cursor = page.next_cursor;
   $("older-messages").classList.toggle("hidden", !convo.cursor);
-  if (fresh.length || older) renderMessages(!older);
+  if (fresh.length || changed || older) renderMessages(!older);
 }
 
 function renderMessages(scrollToEnd) {

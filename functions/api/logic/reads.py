@@ -57,7 +57,20 @@ async def ask(
 ) -> dict[str, Any]:
     """The worker's answer (its `result`), or the domain error that says why there is none."""
     await _driven(workspace_id, session_id)
-    return await _ask_owner(session_id, query, target=target, limit=limit, cursor=cursor)
+    result = await _ask_owner(session_id, query, target=target, limit=limit, cursor=cursor)
+    if query == "messages":
+        await _name_sent_media(session_id, result["items"])
+    elif query == "chats":
+        await _name_sent_media(session_id, [c["last_message"] for c in result["items"] if c.get("last_message")])
+    return result
+
+
+async def _name_sent_media(session_id: str, messages: list[dict[str, Any]]) -> None:
+    """Media the account sent from a tenant's upload is that upload: give it its media id (the page cannot)."""
+    unnamed = [m for m in messages if m.get("from_me") and m.get("media") and not m["media"].get("id")]
+    found = await reads.sent_media_ids(get_redis(), session_id, [str(m["id"]) for m in unnamed])
+    for message in unnamed:
+        message["media"]["id"] = found.get(str(message["id"]))
 
 
 async def _driven(workspace_id: str, session_id: str) -> None:

@@ -24,6 +24,7 @@ from session_workers.simulator.samples import png
 from session_workers.worker import Worker
 from shared import aws, topology
 from shared.settings import get_settings
+from shared.store import messages
 from tests.integration.api.conftest import ServedApp, make_tenant
 from tests.integration.session_workers.conftest import control
 from tests.integration.session_workers.test_reads import linked_session
@@ -36,8 +37,10 @@ PDF = b"%PDF-1.4\n% console upload\n" + bytes(range(256)) * 8
 
 
 @pytest.fixture(scope="module")
-async def host() -> AsyncIterator[SharedBrowserHost]:
-    shared = SharedBrowserHost(get_settings().model_copy(update={"auth_strategy": "context"}))
+async def host(sim: SimulatorServer) -> AsyncIterator[SharedBrowserHost]:
+    # The host hands its settings to each page's driver: they must name the simulator.
+    settings = get_settings().model_copy(update={"auth_strategy": "context", "whatsapp_url": sim.url})
+    shared = SharedBrowserHost(settings)
     await shared.start()
     try:
         yield shared
@@ -140,6 +143,21 @@ async def test_the_operator_reads_a_conversation_and_answers_with_text_and_a_fil
     await page.click("#send-button")
     # Then WhatsApp got both, the file byte for byte, and the page shows the document
     await expect(page.locator("#messages .msg.mine")).to_have_count(2, timeout=20_000)
+    # (as ingest records a sent message: WhatsApp's id -> our message, whose content names the upload)
+    sent_doc = await stub.wait_for(
+        lambda: [e for e in stub.select("message.sent", sid) if e["data"]["kind"] == "document"], 20, "sent"
+    )
+    await messages.advance_status(
+        redis,
+        sid,
+        status=messages.MessageStatus.SENT,
+        message_id=sent_doc[0]["data"]["gateway_message_id"],
+        wa_message_id=sent_doc[0]["data"]["message_id"],
+    )
+    download = page.locator("#messages .msg.mine .media a")
+    await expect(download).to_have_text("⬇ document", timeout=10_000)  # the upload, through GET /v1/media
+    async with httpx.AsyncClient(timeout=10) as http:
+        assert (await http.get(str(await download.get_attribute("href")))).content == PDF
     async with httpx.AsyncClient(timeout=10) as http:
         sent = (await http.get(sim.url + "control/sent", params={"phone": PHONE})).json()["messages"]
     document = next(m for m in sent if m["type"] == "document")

@@ -43,8 +43,10 @@ GROUP = "120363000000001301@g.us"
 
 
 @pytest.fixture(scope="module")
-async def host() -> AsyncIterator[SharedBrowserHost]:
-    shared = SharedBrowserHost(get_settings().model_copy(update={"auth_strategy": "context"}))
+async def host(sim: SimulatorServer) -> AsyncIterator[SharedBrowserHost]:
+    # The host hands its settings to each page's driver: they must name the simulator.
+    settings = get_settings().model_copy(update={"auth_strategy": "context", "whatsapp_url": sim.url})
+    shared = SharedBrowserHost(settings)
     await shared.start()
     try:
         yield shared
