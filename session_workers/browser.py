@@ -112,9 +112,10 @@ class BrowserHost(ABC):
         """A fresh browsing context for the session, restored from `archive` before any page loads."""
 
     def new_driver(
-        self, on_event: Callable[[str, dict[str, Any]], None], on_crash: Callable[[], None]
+        self, settings: Settings, on_event: Callable[[str, dict[str, Any]], None], on_crash: Callable[[], None]
     ) -> WhatsAppDriver:
-        return WhatsAppDriver(self.settings, on_event, on_crash)
+        """The session's driver, with the worker's settings (a host may outlive them: tests share one)."""
+        return WhatsAppDriver(settings, on_event, on_crash)
 
     @property
     @abstractmethod

@@ -281,7 +281,7 @@ class BrowserSession(SessionBase):
         if self.stopping:
             await self.browser.close()
             return
-        self.driver = self.worker.host.new_driver(self._page_event, self._renderer_crash)
+        self.driver = self.worker.host.new_driver(self.settings, self._page_event, self._renderer_crash)
         await self.driver.attach(self.browser.context)
         await self._load_page(self.driver.open_page(self.browser.context))
 

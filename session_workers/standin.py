@@ -227,9 +227,9 @@ class StandinHost(BrowserHost):
         return StandinSession(StandinPage(self, session_id, archive))
 
     def new_driver(
-        self, on_event: Callable[[str, dict[str, Any]], None], on_crash: Callable[[], None]
+        self, settings: Settings, on_event: Callable[[str, dict[str, Any]], None], on_crash: Callable[[], None]
     ) -> WhatsAppDriver:
-        return StandinDriver(self.settings, on_event, on_crash)
+        return StandinDriver(settings, on_event, on_crash)
 
     async def close(self) -> None:
         if self._loop_task is not None:
