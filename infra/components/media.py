@@ -15,6 +15,7 @@ from constructs import Construct
 from infra.components.functions import Functions
 from infra.components.storage import Storage
 from infra.components.workers import Workers
+from shared import topology
 
 ENV_BUCKET = "WAGW_MEDIA_BUCKET"
 ENV_RETENTION = "WAGW_MEDIA_RETENTION_DAYS"
@@ -51,9 +52,9 @@ class MediaStore(Construct):
             cors=[
                 s3.CorsRule(
                     allowed_origins=["*"],
-                    allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+                    allowed_methods=[s3.HttpMethods(method) for method in topology.MEDIA_CORS_METHODS],
                     allowed_headers=["content-type"],
-                    max_age=3600,
+                    max_age=topology.MEDIA_CORS_MAX_AGE_SECONDS,
                 )
             ],
             removal_policy=removal_policy,
