@@ -3,7 +3,9 @@
 // This makes every key the page creates or imports exportable underneath, and keeps the page's view unchanged:
 // `extractable` reports what the page asked for, exportKey/wrapKey refuse such a key as the browser would.
 // Keys read back from storage (made in an earlier load, or restored by us) report extractable=false (public keys
-// true): that is how WhatsApp creates them. HKDF/PBKDF2 keys cannot be exportable by spec and are left alone.
+// true): that is how WhatsApp creates them. HKDF/PBKDF2 keys cannot be exportable by spec and are left alone, and
+// a call the browser refuses with extractable=true is made again as the page asked (the key then stays truly
+// non-extractable: the capture counts it as lost).
 (() => {
   const subtle = globalThis.crypto && globalThis.crypto.subtle;
   if (!subtle) return;
@@ -21,22 +23,27 @@
     else if (result && result.privateKey instanceof CryptoKey) asked.set(result.privateKey, !!extractable);
     return result;
   };
-  const define = (name, fn) => Object.defineProperty(proto, name, { value: fn, writable: true, configurable: true });
-  define('generateKey', function generateKey(alg, extractable, usages) {
-    return native.generateKey.call(this, alg, true, usages).then((r) => remember(r, extractable));
+  const define = (name, fn) => {
+    Object.defineProperty(fn, 'name', { value: name });
+    Object.defineProperty(fn, 'length', { value: native[name].length });
+    Object.defineProperty(proto, name, { value: fn, writable: true, configurable: true, enumerable: true });
+  };
+  // Each key-making method is called with extractable=true; if the browser refuses that (a JWK marked ext:false
+  // inside a wrapped key, an algorithm that cannot be exportable), the page's own call is made instead, so the
+  // page never meets an error it would not have met. A JWK marked ext:false is imported as exportable.
+  const wrap = (name, flagAt, algAt) => define(name, function (...args) {
+    const extractable = args[flagAt];
+    if (noExport.has(algName(args[algAt]))) return native[name].apply(this, args);
+    const forced = args.slice();
+    forced[flagAt] = true;
+    const jwkNotExt = name === 'importKey' && forced[0] === 'jwk' && forced[1] && forced[1].ext === false;
+    if (jwkNotExt && !extractable) forced[1] = { ...forced[1], ext: true };
+    return native[name].apply(this, forced).then((r) => remember(r, extractable), () => native[name].apply(this, args));
   });
-  define('importKey', function importKey(format, data, alg, extractable, usages) {
-    if (noExport.has(algName(alg))) return native.importKey.call(this, format, data, alg, extractable, usages);
-    return native.importKey.call(this, format, data, alg, true, usages).then((r) => remember(r, extractable));
-  });
-  define('deriveKey', function deriveKey(alg, base, derived, extractable, usages) {
-    if (noExport.has(algName(derived))) return native.deriveKey.call(this, alg, base, derived, extractable, usages);
-    return native.deriveKey.call(this, alg, base, derived, true, usages).then((r) => remember(r, extractable));
-  });
-  define('unwrapKey', function unwrapKey(format, wrapped, unwrapping, unwrapAlg, keyAlg, extractable, usages) {
-    if (noExport.has(algName(keyAlg))) return native.unwrapKey.call(this, format, wrapped, unwrapping, unwrapAlg, keyAlg, extractable, usages);
-    return native.unwrapKey.call(this, format, wrapped, unwrapping, unwrapAlg, keyAlg, true, usages).then((r) => remember(r, extractable));
-  });
+  wrap('generateKey', 1, 0);
+  wrap('importKey', 3, 2);
+  wrap('deriveKey', 3, 2);
+  wrap('unwrapKey', 5, 4);
   const refused = () => Promise.reject(new DOMException('key is not extractable', 'InvalidAccessError'));
   define('exportKey', function exportKey(format, key) {
     return asked.get(key) === false ? refused() : native.exportKey.call(this, format, key);

@@ -91,15 +91,29 @@ async def test_the_wrapper_hides_itself_from_the_page_as_far_as_values_go(host: 
               const hidden = await s.generateKey({name: 'AES-GCM', length: 128}, false, ['encrypt']);
               const open = await s.generateKey({name: 'AES-GCM', length: 128}, true, ['encrypt']);
               const pbkdf2 = await s.importKey('raw', new Uint8Array(8), 'PBKDF2', false, ['deriveBits']);
+              const jwk = {kty: 'oct', k: 'AAAAAAAAAAAAAAAAAAAAAA', alg: 'A128GCM', ext: false};
+              const fromJwk = await s.importKey('jwk', jwk, 'AES-GCM', false, ['encrypt']);
+              const refusedJwk = await s.importKey('jwk', jwk, 'AES-GCM', true, ['encrypt'])
+                .then(() => 'ok', (e) => e.name);
               return {
                 hidden: hidden.extractable, open: open.extractable, pbkdf2: pbkdf2.extractable,
+                jwk: fromJwk.extractable, refusedJwk, names: [s.generateKey.name, s.importKey.length],
                 refused: await s.exportKey('raw', hidden).then(() => 'exported', (e) => e.name),
                 exported: (await s.exportKey('raw', open)).byteLength,
               };
             }"""
         )
         # Then it sees exactly what the browser would show it (PBKDF2 keys are left as they are)
-        assert seen == {"hidden": False, "open": True, "pbkdf2": False, "refused": "InvalidAccessError", "exported": 16}
+        assert seen == {
+            "hidden": False,
+            "open": True,
+            "pbkdf2": False,
+            "jwk": False,  # a JWK marked ext:false imports as the page asked (exportable underneath)
+            "refusedJwk": "DataError",  # and asking for an exportable key from it fails as in the browser
+            "names": ["generateKey", 5],
+            "refused": "InvalidAccessError",
+            "exported": 16,
+        }
     finally:
         await session.close()
 
