@@ -26,6 +26,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -114,9 +115,40 @@ def quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(ordered, n=100, method="inclusive")[round(q * 100) - 1]
 
 
-def worker_pss_mib(system: LocalSystem) -> float:
+def worker_pss_mib(system: LocalSystem) -> dict[str, float]:
+    """The worker's PSS: its Python process, and its Chromium (with Playwright's driver)."""
     root = system.processes["worker-a"].pid
-    return sum(pss_kib(pid) for pid in [root, *descendants(root)]) / 1024
+    browser = sum(pss_kib(pid) for pid in descendants(root)) / 1024
+    return {"python": pss_kib(root) / 1024, "browser": browser, "total": pss_kib(root) / 1024 + browser}
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def cpu_by_part(system: LocalSystem) -> dict[str, float]:
+    """CPU seconds used so far by each part of the system (a process and its descendants)."""
+    roots = {
+        "worker (Python)": [system.processes["worker-a"].pid],
+        "worker (Chromium + Playwright driver)": descendants(system.processes["worker-a"].pid),
+        "simulator": [system.processes["simulator"].pid],
+        "ingest": [system.processes["ingest"].pid],
+        "api": [system.processes["api"].pid],
+        "bench (injector, deliver poller, receiver, baseline)": [os.getpid(), *descendants(os.getpid())],
+        **{service.name: [service.process.pid, *descendants(service.process.pid)] for service in system.services},
+    }
+    return {part: sum(cpu_seconds(pid) for pid in pids) for part, pids in roots.items()}
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {part: round(after[part] - before.get(part, 0.0), 1) for part in after}
 
 
 def make_images(count: int, min_mb: float, max_mb: float, seed: int) -> list[Image]:
@@ -379,15 +411,23 @@ def main() -> None:
         time.sleep(5)
         memory_before = worker_pss_mib(system)
         images = make_images(args.images, args.min_mb, args.max_mb, args.seed)
-        print(f"inbound: {len(images)} images, {sum(i.size for i in images) / MB:.0f} MiB", flush=True)
+        print(
+            f"inbound: {len(images)} images, {sum(i.size for i in images) / MB:.0f} MiB (worker pid "
+            f"{system.processes['worker-a'].pid})",
+            flush=True,
+        )
+        cpu_start = cpu_by_part(system)
         inbound = run_inbound(system, timings, phones, images)
+        inbound["cpu_s"] = cpu_used(cpu_start, cpu_by_part(system))
         time.sleep(10)  # let the page's and Python's collectors run before judging memory
         memory_after = worker_pss_mib(system)
         print("baseline: the same bytes out of a page and into S3", flush=True)
+        cpu_start = cpu_by_part(system)
         baseline = asyncio.run(run_baseline(system, inbound["arrivals"]))
+        baseline["cpu_s"] = cpu_used(cpu_start, cpu_by_part(system))
         print(f"outbound: {args.sends} image sends by URL", flush=True)
         files = make_images(args.send_files, args.min_mb, args.max_mb, args.seed + 2)
-        outbound = run_outbound(system, demo.api_key, timings, phones, args.sends, files)
+        outbound = run_outbound(system, demo.api_key, timings, phones, args.sends, files) if args.sends else None
         load.stop()
         report(args, inbound, baseline, outbound, memory_before, memory_after, timings, load)
     finally:
@@ -399,14 +439,14 @@ def report(
     args: argparse.Namespace,
     inbound: dict[str, Any],
     baseline: dict[str, Any],
-    outbound: dict[str, Any],
-    memory_before: float,
-    memory_after: float,
+    outbound: dict[str, Any] | None,
+    memory_before: dict[str, float],
+    memory_after: dict[str, float],
     timings: Timings,
     load: LoadSampler,
 ) -> None:
     ratio = inbound["mb_per_s"] / baseline["mb_per_s"]
-    growth = (memory_after - memory_before) / memory_before
+    growth = (memory_after["total"] - memory_before["total"]) / memory_before["total"]
     ok_back, tried_back = inbound["fetched_back_ok"]
     print(
         f"inbound through the gateway: {inbound['bytes'] / MB:.0f} MiB in {inbound['seconds']:.1f} s = "
@@ -418,11 +458,13 @@ def report(
         f"baseline (page -> S3, {BASELINE_AT_ONCE} at once, no gateway logic): {baseline['seconds']:.1f} s = "
         f"{baseline['mb_per_s']:.1f} MiB/s; gateway/baseline = {ratio:.2f}"
     )
-    print(f"worker memory (PSS, process + Chromium): {memory_before:.0f} MiB before, {memory_after:.0f} MiB after")
+    for phase in (inbound, baseline):
+        name = "inbound" if phase is inbound else "baseline"
+        used = ", ".join(f"{part} {seconds:.1f}" for part, seconds in phase["cpu_s"].items() if seconds >= 0.5)
+        print(f"CPU seconds during {name}: {used}")
     print(
-        f"outbound: {outbound['sent']}/{outbound['sends']} sent in {outbound['seconds']:.1f} s = "
-        f"{outbound['sends_per_s']:.1f} sends/s; 202 -> message.sent p50 {outbound['p50_ms']:.0f} ms, "
-        f"p99 {outbound['p99_ms']:.0f} ms"
+        "worker memory (PSS): "
+        + "; ".join(f"{part} {memory_before[part]:.0f} -> {memory_after[part]:.0f} MiB" for part in memory_before)
     )
     checks = {
         f"gateway >= {TARGET_RATIO} of the baseline ({ratio:.2f})": ratio >= TARGET_RATIO,
@@ -432,20 +474,24 @@ def report(
         f"every message.received delivered ({inbound['received']}/{args.images})": inbound["received"] == args.images,
         f"presigned URLs give the bytes back ({ok_back}/{tried_back})": ok_back == tried_back,
         f"baseline moved every image intact ({baseline['correct']}/{args.images})": baseline["correct"] == args.images,
-        f"every send reported sent once ({outbound['sent']}/{outbound['sends']}, failures {outbound['failed']})": (
-            outbound["sent"] == outbound["sends"] and not outbound["failed"]
-        ),
-        f"WhatsApp got each image once (duplicate sends {outbound['duplicate_sends']})": outbound[
-            "whatsapp_got_each_once"
-        ]
-        and outbound["duplicate_sends"] == 0,
         f"no event delivered twice to the receiver ({timings.repeats} repeats)": timings.repeats == 0,
     }
+    if outbound is not None:
+        print(
+            f"outbound: {outbound['sent']}/{outbound['sends']} sent in {outbound['seconds']:.1f} s = "
+            f"{outbound['sends_per_s']:.1f} sends/s; 202 -> message.sent p50 {outbound['p50_ms']:.0f} ms, "
+            f"p99 {outbound['p99_ms']:.0f} ms"
+        )
+        checks[
+            f"every send reported sent once ({outbound['sent']}/{outbound['sends']}, failures {outbound['failed']})"
+        ] = outbound["sent"] == outbound["sends"] and not outbound["failed"]
+        checks[f"WhatsApp got each image once (duplicate sends {outbound['duplicate_sends']})"] = (
+            outbound["whatsapp_got_each_once"] and outbound["duplicate_sends"] == 0
+        )
     print("checks:")
     for text, ok in checks.items():
         print(f"  [{'OK' if ok else 'FAIL'}] {text}")
     print(load.summary())
-    inbound_out = {k: v for k, v in inbound.items() if k != "arrivals"}
     write_data(
         args.data_dir,
         "media",
@@ -455,7 +501,7 @@ def report(
             "sessions": args.sessions,
             "images": args.images,
             "size_mb": [args.min_mb, args.max_mb],
-            "inbound": inbound_out,
+            "inbound": {k: v for k, v in inbound.items() if k != "arrivals"},
             "baseline": baseline,
             "ratio": ratio,
             "memory_mib": {"before": memory_before, "after": memory_after},
