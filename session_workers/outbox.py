@@ -34,6 +34,9 @@ from shared.producer import IngestRefused, IngestUnavailable, Outcome, post_even
 FINAL = {Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DROPPED, Outcome.REJECTED}
 BACKOFF_BASE_SECONDS = 0.5
 AUTH_REFUSED = ("answered 401", "answered 403")
+# One drain attempt (read, post with httpx's 15 s timeout, delete) that takes longer is abandoned and tried again
+# (a repeat post is dropped at ingest): a Redis call begun during an outage must not hold the outbox up for good.
+DRAIN_ATTEMPT_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass
@@ -191,7 +194,8 @@ class OutboxPoster:
     async def run(self, wake: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
         while stop is None or not stop.is_set():
             try:
-                delay = await self.drain_once()
+                async with asyncio.timeout(DRAIN_ATTEMPT_TIMEOUT_SECONDS):
+                    delay = await self.drain_once()
             except (OSError, ConnectionError) as exc:
                 logger.warning("outbox drain failed", extra={"error": repr(exc)})
                 delay = 1.0
