@@ -133,18 +133,34 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def cpu_by_part(system: LocalSystem) -> dict[str, float]:
-    """CPU seconds used so far by each part of the system (a process and its descendants)."""
-    roots = {
-        "worker (Python)": [system.processes["worker-a"].pid],
-        "worker (Chromium + Playwright driver)": descendants(system.processes["worker-a"].pid),
+    """CPU seconds used so far by each part of the system; the bench's own share is what is left of its process
+    tree (the injector, the deliver poller, the receiver, and the baseline's browser)."""
+    worker = system.processes["worker-a"].pid
+    browser = descendants(worker)
+    parts = {
+        "worker Python": [worker],
+        "worker Playwright driver": [p for p in browser if "playwright" in cmdline(p)],
+        "worker Chromium renderers": [p for p in browser if "--type=renderer" in cmdline(p)],
         "simulator": [system.processes["simulator"].pid],
         "ingest": [system.processes["ingest"].pid],
         "api": [system.processes["api"].pid],
-        "bench (injector, deliver poller, receiver, baseline)": [os.getpid(), *descendants(os.getpid())],
         **{service.name: [service.process.pid, *descendants(service.process.pid)] for service in system.services},
     }
-    return {part: sum(cpu_seconds(pid) for pid in pids) for part, pids in roots.items()}
+    counted = {pid for pids in parts.values() for pid in pids}
+    parts["worker Chromium other (browser, network, GPU)"] = [p for p in browser if p not in counted]
+    counted |= set(browser)
+    parts["bench process (+ baseline browser)"] = [
+        p for p in [os.getpid(), *descendants(os.getpid())] if p not in counted
+    ]
+    return {part: sum(cpu_seconds(pid) for pid in pids) for part, pids in parts.items()}
 
 
 def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
