@@ -1,0 +1,645 @@
+"""The control plane at 1,000 sessions: what each session and each message costs as the fleet grows.
+
+20 `python -m session_workers` processes (capacity 55, 50 sessions each at 1,000) on browserless page stand-ins
+(WAGW_PAGE=standin, session_workers/standin.py), so what is measured is our own machinery: leases, heartbeats,
+claims, command streams, the outbox, ingest, delivery and cleanup. Around them the real local system
+(wagw_local.system): redis-server, LocalStack (SQS, EventBridge), the ingest and API apps under uvicorn, the
+deliver handler fed real SQS batches (threads of this process), the cleanup schedule, the webhook receiver.
+
+At 100, 250, 500 and 1,000 sessions: Redis commands/s, CPU and memory per session and worker CPU per session when
+idle; then 1,000 and 10,000 messages a minute (half inbound from contacts, half sends through the command streams)
+with the CPU per message of ingest, deliver, the workers and Redis. At 1,000: one worker SIGKILLed (its sessions
+ready elsewhere, nothing lost or sent twice), then a claim storm (every worker stopped, 20 fresh ones claim all
+1,000). Prints a table, writes docs/bench-data/scale.json and docs/img/scale.png.
+
+Run: flock /tmp/wagw-bench.lock .venv/bin/python bench/scale.py [--workers 20] [--steps 100,250,500,1000]
+     .venv/bin/python bench/scale.py --plot-only   (redraw the picture from the data file)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+
+from bench.common import LoadSampler, add_data_dir_argument, write_data
+from shared import redis_keys as keys
+from shared.commands import SendTextCommand, enqueue_command
+from shared.settings import default_throttle_limits
+from shared.store.records import SessionRecord
+from shared.store.sessions import create_session
+from wagw_local.services import REPO_ROOT, free_port
+from wagw_local.system import LocalSystem, Ports, SystemOptions
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+IMG_PATH = REPO_ROOT / "docs" / "img" / "scale.png"
+CONTACT = "6289911112222"
+SEND_NUMBERS = itertools.count()
+TARGETS = {"redis_core_share": 0.25, "redis_bytes": 1 << 30, "flatness": 0.20, "failover_s": 20.0, "storm_s": 60.0}
+
+
+# CPU and Redis figures --------------------------------------------------------------------------------
+def proc_cpu(pid: int, task: int | None = None) -> float:
+    """CPU seconds (user + system) of a process, or of one thread of this process."""
+    path = f"/proc/{pid}/task/{task}/stat" if task else f"/proc/{pid}/stat"
+    try:
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and every descendant still alive (LocalStack runs a few)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += proc_cpu(current)
+        with contextlib.suppress(FileNotFoundError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                todo.extend(int(c) for c in children)
+    return total
+
+
+@dataclass
+class Reading:
+    at: float
+    redis_cmds: int
+    redis_cpu: float
+    redis_mem: int
+    workers: float
+    ingest: float
+    deliver: float
+    localstack: float
+    bench: float
+
+
+@dataclass
+class Meter:
+    system: LocalSystem
+    redis: SyncRedis
+    worker_pids: dict[str, int] = field(default_factory=dict)
+
+    def read(self) -> Reading:
+        stats: Any = self.redis.info("stats")
+        cpu: Any = self.redis.info("cpu")
+        memory: Any = self.redis.info("memory")
+        deliver_threads = [t.native_id for p in self.system.pollers for t in p._threads if t.native_id]
+        localstack = next(s for s in self.system.services if s.name == "localstack")
+        return Reading(
+            at=time.monotonic(),
+            redis_cmds=int(stats["total_commands_processed"]),
+            redis_cpu=float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]),
+            redis_mem=int(memory["used_memory"]),
+            workers=sum(proc_cpu(pid) for pid in self.worker_pids.values()),
+            ingest=proc_cpu(self.system.processes["ingest"].pid),
+            deliver=sum(proc_cpu(os.getpid(), tid) for tid in deliver_threads),
+            localstack=tree_cpu(localstack.process.pid),
+            bench=proc_cpu(os.getpid()),
+        )
+
+
+# The fleet --------------------------------------------------------------------------------------------
+@dataclass
+class Fleet:
+    system: LocalSystem
+    meter: Meter
+    workdir: Path
+    env: dict[str, str]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, worker_ids: list[str]) -> None:
+        ports = {wid: free_port() for wid in worker_ids}
+        for wid, port in ports.items():
+            log = (self.workdir / f"{wid}.log").open("ab")
+            command = [sys.executable, "-m", "session_workers", "--worker-id", wid, "--health-port", str(port)]
+            process = subprocess.Popen(
+                command, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            self.processes[wid] = process
+            self.meter.worker_pids[wid] = process.pid
+        deadline = time.monotonic() + 180
+        for port in ports.values():
+            while time.monotonic() < deadline:
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                        break
+                time.sleep(0.2)
+            else:
+                raise RuntimeError(f"workers not ready within 180 s (logs in {self.workdir})")
+
+    def kill(self, wid: str) -> None:
+        process = self.processes.pop(wid)
+        process.kill()
+        process.wait(10)
+        self.meter.worker_pids.pop(wid, None)
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes.clear()
+        self.meter.worker_pids.clear()
+
+
+def control(standin_dir: Path, inbound_per_minute_per_session: float) -> None:
+    path = standin_dir / "control.json"
+    path.with_suffix(".tmp").write_text(json.dumps({"inbound_per_minute": inbound_per_minute_per_session}))
+    path.with_suffix(".tmp").replace(path)
+
+
+def phone_log(standin_dir: Path) -> tuple[Counter[str], Counter[str]]:
+    """(inbound bodies handed to pages, keys pages sent), each with how many times."""
+    inbound: Counter[str] = Counter()
+    outbound: Counter[str] = Counter()
+    for path in standin_dir.glob("phone-*.jsonl"):
+        for line in path.read_text().splitlines():
+            if not line:
+                continue
+            record = json.loads(line)
+            (inbound if record["kind"] == "in" else outbound)[record["value"]] += 1
+    return inbound, outbound
+
+
+def received(system: LocalSystem, event_type: str) -> list[dict[str, Any]]:
+    return [e.body for e in system.receiver_state.of_type(event_type)]
+
+
+def ready_after(system: LocalSystem, since_wall: float) -> dict[str, float]:
+    """Session id -> wall time its first `ready` after `since_wall` reached the tenant's webhook."""
+    out: dict[str, float] = {}
+    for event in system.receiver_state.of_type("session.status"):
+        data = event.body["data"]
+        if data.get("status") == "ready" and event.received_at >= since_wall:
+            out.setdefault(event.body["session_id"], event.received_at)
+    return out
+
+
+async def statuses(redis: Redis, ids: list[str]) -> list[str]:
+    async with redis.pipeline(transaction=False) as pipe:
+        for sid in ids:
+            pipe.hget(keys.session(sid), "status")
+        return [str(s) for s in await pipe.execute()]
+
+
+async def wait_until(check: Any, within: float, what: str) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        if await check():
+            return time.monotonic() - started
+        await asyncio.sleep(1.0)
+    raise RuntimeError(f"timed out after {within:.0f} s waiting for {what}")
+
+
+# Traffic ----------------------------------------------------------------------------------------------
+@dataclass
+class Traffic:
+    redis: Redis
+    sessions: list[str]
+    per_minute: float  # sends, over all sessions
+    sends: list[str] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        if self.per_minute <= 0:
+            return
+        interval = 60.0 / self.per_minute
+        started, issued = time.monotonic(), 0
+        while not self.stop.is_set():
+            pause = started + issued * interval - time.monotonic()
+            if pause > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), pause)
+                continue
+            n = next(SEND_NUMBERS)  # client message ids never repeat across windows (a repeat is not sent again)
+            sid = self.sessions[n % len(self.sessions)]
+            client_id = f"scale-{n}"
+            command = SendTextCommand(
+                session_id=sid, message_id=f"msg_scale_{n}", client_message_id=client_id, to=CONTACT, text=client_id
+            )
+            await enqueue_command(self.redis, command)
+            self.sends.append(client_id)
+            issued += 1
+
+
+def per(value: float, count: float) -> float:
+    return value / count if count else float("nan")
+
+
+async def idle_window(meter: Meter, sessions: int, seconds: float) -> dict[str, Any]:
+    before = meter.read()
+    await asyncio.sleep(seconds)
+    after = meter.read()
+    span = after.at - before.at
+    return {
+        "seconds": round(span, 1),
+        "redis_commands_per_s": round((after.redis_cmds - before.redis_cmds) / span, 1),
+        "redis_commands_per_s_per_session": round((after.redis_cmds - before.redis_cmds) / span / sessions, 3),
+        "redis_core_share": round((after.redis_cpu - before.redis_cpu) / span, 4),
+        "redis_core_share_per_session": (after.redis_cpu - before.redis_cpu) / span / sessions,
+        "redis_used_memory": after.redis_mem,
+        "worker_core_share": round((after.workers - before.workers) / span, 4),
+        "worker_core_share_per_session": (after.workers - before.workers) / span / sessions,
+        "worker_rss_bytes": sum(rss_bytes(pid) for pid in meter.worker_pids.values()),
+    }
+
+
+async def flow_window(
+    system: LocalSystem,
+    meter: Meter,
+    redis: Redis,
+    standin_dir: Path,
+    sessions: list[str],
+    per_minute: float,
+    seconds: float,
+    idle: dict[str, Any],
+) -> dict[str, Any]:
+    """`per_minute` messages (half inbound, half sends) for `seconds`; CPU until every one reached the webhook.
+    The workers' and Redis's CPU per message is also given net of their idle cost over the same span."""
+    inbound_before, _ = phone_log(standin_dir)
+    got_in = {e["data"]["body"] for e in received(system, "message.received")}
+    got_out = {e["data"]["client_message_id"] for e in received(system, "message.sent")}
+    traffic = Traffic(redis, sessions, per_minute / 2)
+    before = meter.read()
+    control(standin_dir, per_minute / 2 / len(sessions))
+    sender = asyncio.create_task(traffic.run())
+    await asyncio.sleep(seconds)
+    control(standin_dir, 0)
+    traffic.stop.set()
+    await sender
+    offered_s = time.monotonic() - before.at
+    await asyncio.sleep(1.5)  # the stand-ins flush their phone logs every second
+    inbound_after, _ = phone_log(standin_dir)
+    inbound = set(inbound_after) - set(inbound_before)
+    sends = set(traffic.sends)
+
+    async def all_arrived() -> bool:
+        bodies = {e["data"]["body"] for e in received(system, "message.received")} - got_in
+        clients = {e["data"]["client_message_id"] for e in received(system, "message.sent")} - got_out
+        return inbound <= bodies and sends <= clients
+
+    drained = True
+    try:
+        await wait_until(all_arrived, 120, "every message at the webhook")
+    except RuntimeError:
+        drained = False
+    after = meter.read()
+    bodies = {e["data"]["body"] for e in received(system, "message.received")} - got_in
+    clients = {e["data"]["client_message_id"] for e in received(system, "message.sent")} - got_out
+    delivered = len(inbound & bodies) + len(sends & clients)
+    messages = len(inbound) + len(sends)
+    span = after.at - before.at
+    return {
+        "per_minute_offered": per_minute,
+        "inbound": len(inbound),
+        "sends": len(sends),
+        "delivered": delivered,
+        "all_delivered": drained,
+        "achieved_per_minute": round(messages / offered_s * 60, 1),
+        "seconds_until_all_delivered": round(span, 1),
+        "cpu_ms_per_message": {
+            "ingest": round(per(after.ingest - before.ingest, messages) * 1000, 3),
+            "deliver": round(per(after.deliver - before.deliver, messages) * 1000, 3),
+            "workers": round(per(after.workers - before.workers, messages) * 1000, 3),
+            "redis": round(per(after.redis_cpu - before.redis_cpu, messages) * 1000, 3),
+            "localstack": round(per(after.localstack - before.localstack, messages) * 1000, 3),
+            "bench_process": round(per(after.bench - before.bench, messages) * 1000, 3),
+            "workers_net_of_idle": round(
+                per(after.workers - before.workers - idle["worker_core_share"] * span, messages) * 1000, 3
+            ),
+            "redis_net_of_idle": round(
+                per(after.redis_cpu - before.redis_cpu - idle["redis_core_share"] * span, messages) * 1000, 3
+            ),
+        },
+        "redis_commands_per_message": round(per(after.redis_cmds - before.redis_cmds, messages), 1),
+    }
+
+
+# Phases -----------------------------------------------------------------------------------------------
+async def grow(redis: Redis, system: LocalSystem, workspace_id: str, ids: list[str], total: int) -> float:
+    started = time.monotonic()
+    for index in range(len(ids), total):
+        sid = f"sess_scale_{index:05d}"
+        await create_session(redis, SessionRecord(id=sid, workspace_id=workspace_id))
+        ids.append(sid)
+
+    async def all_ready() -> bool:
+        return all(s == "ready" for s in await statuses(redis, ids))
+
+    await wait_until(all_ready, 180, f"{total} sessions ready")
+    return time.monotonic() - started
+
+
+async def failover(
+    system: LocalSystem, fleet: Fleet, redis: Redis, standin_dir: Path, sessions: list[str], per_minute: float
+) -> dict[str, Any]:
+    victim = sorted(fleet.processes)[0]
+    owned = [str(s) for s in await redis.smembers(keys.worker_sessions(victim))]  # type: ignore[misc]
+    got_out = {e["data"]["client_message_id"] for e in received(system, "message.sent")}
+    got_in = {e["data"]["body"] for e in received(system, "message.received")}
+    inbound_before, keys_before = phone_log(standin_dir)
+    traffic = Traffic(redis, sessions, per_minute / 2)
+    control(standin_dir, per_minute / 2 / len(sessions))
+    sender = asyncio.create_task(traffic.run())
+    await asyncio.sleep(5)
+    killed_at = time.time()
+    fleet.kill(victim)
+
+    async def victims_ready() -> bool:
+        return set(owned) <= set(ready_after(system, killed_at))
+
+    ready_s = await wait_until(victims_ready, 90, "the killed worker's sessions ready elsewhere")
+    await asyncio.sleep(5)
+    control(standin_dir, 0)
+    traffic.stop.set()
+    await sender
+    sends = set(traffic.sends)
+
+    inbound = set(phone_log(standin_dir)[0] - inbound_before)
+
+    async def all_arrived() -> bool:
+        clients = {e["data"]["client_message_id"] for e in received(system, "message.sent")} - got_out
+        bodies = {e["data"]["body"] for e in received(system, "message.received")} - got_in
+        return sends <= clients and inbound <= bodies
+
+    with contextlib.suppress(RuntimeError):
+        await wait_until(all_arrived, 120, "every send reported and every inbound message delivered")
+    # A webhook retried is the same event (same id): what counts as twice is two events for one message
+    bodies = Counter(
+        body
+        for body, _ in {(e["data"]["body"], e["id"]) for e in received(system, "message.received")}
+        if body in inbound
+    )
+    clients = Counter(
+        client
+        for client, _ in {(e["data"]["client_message_id"], e["id"]) for e in received(system, "message.sent")}
+        if client in sends
+    )
+    _, keys_after = phone_log(standin_dir)
+    new_keys = keys_after - keys_before
+    ready = ready_after(system, killed_at)
+    times = sorted(ready[s] - killed_at for s in owned)
+    loads = {wid: int(await redis.scard(keys.worker_sessions(wid))) for wid in fleet.processes}  # type: ignore[misc]
+    return {
+        "victim": victim,
+        "victim_sessions": len(owned),
+        "all_ready_s": round(times[-1], 1),
+        "first_ready_s": round(times[0], 1),
+        "median_ready_s": round(times[len(times) // 2], 1),
+        "wait_observed_s": round(ready_s, 1),
+        "sends": len(sends),
+        "sends_reported": len(clients),
+        "sends_lost": len(sends - set(clients)),
+        "sends_reported_twice": sum(1 for c in clients.values() if c > 1),
+        "whatsapp_got_twice": sum(1 for c in new_keys.values() if c > 1),
+        "whatsapp_sends": len(new_keys),
+        "inbound": len(inbound),
+        "inbound_lost": len(inbound - set(bodies)),
+        "inbound_delivered_twice": sum(1 for c in bodies.values() if c > 1),
+        "loads_after": loads,
+    }
+
+
+async def claim_storm(
+    system: LocalSystem, fleet: Fleet, redis: Redis, sessions: list[str], workers: int
+) -> dict[str, Any]:
+    """A cold start of the whole fleet: every worker stopped (SIGTERM hands its sessions back to the unowned set),
+    the sessions held out of that set while 20 fresh workers start, then all of them unowned at once."""
+    await asyncio.to_thread(fleet.stop_all)
+    unowned = int(await redis.scard(keys.unowned_sessions()))  # type: ignore[misc]
+    await redis.srem(keys.unowned_sessions(), *sessions)  # type: ignore[misc]
+    spawned_at = time.time()
+    new_ids = [f"storm-{i:02d}" for i in range(workers)]
+    await asyncio.to_thread(fleet.start, new_ids)
+    workers_up_s = time.time() - spawned_at
+    started_at = time.time()
+    await redis.sadd(keys.unowned_sessions(), *sessions)  # type: ignore[misc]
+
+    async def all_ready() -> bool:
+        return set(sessions) <= set(ready_after(system, started_at))
+
+    await wait_until(all_ready, 180, "every session claimed and ready")
+    ready = ready_after(system, started_at)
+    times = sorted(ready[s] - started_at for s in sessions)
+    loads = {wid: int(await redis.scard(keys.worker_sessions(wid))) for wid in new_ids}  # type: ignore[misc]
+    return {
+        "unowned_after_stop": unowned,
+        "workers_up_s": round(workers_up_s, 1),
+        "all_ready_s": round(times[-1], 1),
+        "half_ready_s": round(times[len(times) // 2], 1),
+        "first_ready_s": round(times[0], 1),
+        "loads": loads,
+        "most_loaded": max(loads.values()),
+        "least_loaded": min(loads.values()),
+    }
+
+
+# Picture ----------------------------------------------------------------------------------------------
+IDLE_SERIES = {
+    "redis_commands_per_s_per_session": ("Redis commands/s", "tab:blue"),
+    "redis_core_share_per_session": ("Redis CPU", "tab:orange"),
+    "redis_memory_per_session": ("Redis memory", "tab:green"),
+    "worker_core_share_per_session": ("worker CPU (idle)", "tab:red"),
+}
+PART_COLORS = {"ingest": "tab:blue", "deliver": "tab:green", "workers": "tab:red", "redis": "tab:orange"}
+
+
+def plot(data: dict[str, Any], out: Path) -> Path:
+    """Left: each per-session idle cost relative to its value at the smallest step (flat = 1, target band +-20 %).
+    Right: CPU per message of each part against sessions, at each offered rate."""
+    figure = Figure(figsize=(10.0, 5.0), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    relative, per_message = figure.subplots(1, 2)
+    steps = data["steps"]
+    sessions = [step["sessions"] for step in steps]
+    for name, (label, color) in IDLE_SERIES.items():
+        values = [step["idle"][name] for step in steps]
+        first = values[0] or float("nan")
+        relative.plot(sessions, [v / first for v in values], marker="o", color=color, label=label)
+    relative.axhspan(
+        1 - TARGETS["flatness"], 1 + TARGETS["flatness"], color="tab:gray", alpha=0.15, label="target +-20 %"
+    )
+    relative.set_title(f"Per-session cost, relative to {sessions[0]} sessions")
+    relative.set_ylabel("per-session cost / cost at the first step")
+    for rate_index, style in enumerate(("-", "--")):
+        for part, color in PART_COLORS.items():
+            values = [
+                step["flows"][rate_index]["cpu_ms_per_message"][part]
+                for step in steps
+                if len(step["flows"]) > rate_index
+            ]
+            if not values:
+                continue
+            rate = steps[0]["flows"][rate_index]["per_minute_offered"]
+            per_message.plot(
+                sessions[: len(values)], values, style, marker="o", color=color, label=f"{part}, {rate:,.0f}/min"
+            )
+    per_message.set_title("CPU per message (ms)")
+    per_message.set_ylabel("CPU ms per message")
+    for axes in (relative, per_message):
+        axes.set_xlabel("sessions (20 workers)")
+        axes.set_ylim(bottom=0)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="x-small")
+    run = data.get("run", {})
+    load = run.get("load_average_1m", {})
+    note = f"run {run.get('started_utc', '?')}, load average {load.get('min', 0):.1f}-{load.get('max', 0):.1f}"
+    figure.suptitle(f"Control plane cost against sessions (page stand-ins)\n{note}", fontsize="medium")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=100, metadata={"Software": None})
+    return out
+
+
+# Main -------------------------------------------------------------------------------------------------
+def start_system(workdir: Path) -> LocalSystem:
+    unlimited = {name: {"per_minute": 1_000_000, "burst": 100_000} for name in default_throttle_limits()}
+    options = SystemOptions(
+        extra_env={"WAGW_THROTTLE_LIMITS": json.dumps(unlimited)},
+        ports=Ports.free(workers=0),
+        workers=0,
+        schedules=True,
+        workdir=workdir,
+    )
+    return LocalSystem(options).start()
+
+
+async def attempt(phase: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """A phase that fails is recorded as failed; the figures measured before it are kept."""
+    try:
+        return await phase
+    except Exception as exc:
+        return {"error": repr(exc)}
+
+
+async def run(args: argparse.Namespace, system: LocalSystem, workdir: Path, result: dict[str, Any]) -> None:
+    standin_dir = workdir / "standin"
+    standin_dir.mkdir()
+    control(standin_dir, 0)
+    demo = system.create_demo_tenant("scale")
+    assert system.options.redis_url
+    redis = Redis.from_url(system.options.redis_url, decode_responses=True)
+    meter = Meter(system, SyncRedis.from_url(system.options.redis_url, decode_responses=True))
+    worker_env = {
+        **os.environ,
+        **system.env,
+        "WAGW_PAGE": "standin",
+        "WAGW_STANDIN_DIR": str(standin_dir),
+        "WAGW_WORKER_CAPACITY": str(args.capacity),
+        # Anti-ban pacing spaces one session's sends seconds apart; it is not control-plane cost
+        "WAGW_SEND_GAP_MS": "0",
+        "WAGW_SEND_JITTER_MS": "0",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+    fleet = Fleet(system, meter, workdir, worker_env)
+    fleet.start([f"w-{i:02d}" for i in range(args.workers)])
+    await asyncio.sleep(5)
+    baseline = await idle_window(meter, 1, args.idle_seconds)
+    print(
+        f"{args.workers} workers up, no sessions: Redis {baseline['redis_commands_per_s']:.0f} commands/s, "
+        f"used_memory {baseline['redis_used_memory'] / 2**20:.1f} MiB",
+        flush=True,
+    )
+    sessions: list[str] = []
+    steps: list[dict[str, Any]] = []
+    result["baseline_no_sessions"] = baseline
+    result["steps"] = steps
+    for total in args.steps:
+        grow_s = await grow(redis, system, demo.workspace_id, sessions, total)
+        await asyncio.sleep(args.settle_seconds)
+        idle = await idle_window(meter, total, args.idle_seconds)
+        idle["redis_memory_per_session"] = (idle["redis_used_memory"] - baseline["redis_used_memory"]) / total
+        flows = []
+        for rate in args.rates:
+            flows.append(await flow_window(system, meter, redis, standin_dir, sessions, rate, args.flow_seconds, idle))
+        step = {"sessions": total, "grow_s": round(grow_s, 1), "idle": idle, "flows": flows}
+        steps.append(step)
+        print_step(step, flush=True)
+    result["failover"] = await attempt(failover(system, fleet, redis, standin_dir, sessions, args.rates[0]))
+    print("failover:", json.dumps(result["failover"]), flush=True)
+    result["claim_storm"] = await attempt(claim_storm(system, fleet, redis, sessions, args.workers))
+    print("claim storm:", json.dumps(result["claim_storm"]), flush=True)
+    await asyncio.to_thread(fleet.stop_all)
+    await redis.aclose()
+
+
+def print_step(step: dict[str, Any], flush: bool = True) -> None:
+    idle = step["idle"]
+    print(
+        f"{step['sessions']:>5} sessions (ready in {step['grow_s']} s): Redis {idle['redis_commands_per_s']:.0f} cmd/s "
+        f"({idle['redis_commands_per_s_per_session']:.2f}/session), {idle['redis_core_share'] * 100:.1f} % of a core, "
+        f"{idle['redis_used_memory'] / 2**20:.0f} MiB ({idle['redis_memory_per_session'] / 1024:.0f} KiB/session); "
+        f"workers idle {idle['worker_core_share'] * 100:.1f} % of a core "
+        f"({idle['worker_core_share_per_session'] * 1000:.3f} ms CPU per second per session)",
+        flush=flush,
+    )
+    for flow in step["flows"]:
+        print(f"       {flow['per_minute_offered']:>6.0f}/min: {json.dumps(flow)}", flush=flush)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=20)
+    parser.add_argument("--capacity", type=int, default=55, help="per worker: 50 each at 1,000, room for a failover")
+    parser.add_argument("--steps", type=lambda s: [int(x) for x in s.split(",")], default=[100, 250, 500, 1000])
+    parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[1000.0, 10000.0])
+    parser.add_argument("--idle-seconds", type=float, default=20.0)
+    parser.add_argument("--settle-seconds", type=float, default=5.0)
+    parser.add_argument("--flow-seconds", type=float, default=20.0)
+    parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument("--img", type=Path, default=IMG_PATH, help="where to draw the picture")
+    add_data_dir_argument(parser)
+    args = parser.parse_args()
+    if args.plot_only:
+        print(plot(json.loads((args.data_dir / "scale.json").read_text()), args.img))
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="wagw-bench-scale-"))
+    print(f"logs in {workdir}", flush=True)
+    sampler = LoadSampler().start()
+    result: dict[str, Any] = {}
+    system = start_system(workdir)
+    try:
+        asyncio.run(run(args, system, workdir, result))
+    finally:
+        system.stop()
+        sampler.stop()
+        print(sampler.summary())
+        data = {"run": sampler.run_info(), "targets": TARGETS, **result}
+        write_data(args.data_dir, "scale", data)
+        if result.get("steps"):
+            print(plot(data, args.img))
+
+
+if __name__ == "__main__":
+    main()
