@@ -166,8 +166,10 @@ async def test_context_strategy_restores_the_session_on_another_worker_without_a
     header, state = parse_context_archive(archive.raw)
     # Then the archive holds the page's keys (none lost) and every database the page keeps
     assert header["lost_keys"] == 0
-    databases = {db["name"] for db in json.loads(state)["indexedDB"]}
-    assert {"wawc", "model-storage"} <= databases
+    databases = {db["name"]: db for db in json.loads(state)["indexedDB"]}
+    assert {"wawc", "model-storage"} <= set(databases)
+    assert databases["wawc"]["version"] == 2
+    assert {s["name"] for s in databases["wawc"]["stores"]} == {"user", "messages"}
     # And what Redis holds is sealed: nothing of the page's stores is readable there
     binary = Redis.from_url(get_settings().redis_url)
     record = await binary.hgetall(keys.session_auth(sid))
