@@ -468,44 +468,48 @@ async def claim_storm(
 
 # Picture ----------------------------------------------------------------------------------------------
 IDLE_SERIES = {
-    "redis_commands_per_s_per_session": ("Redis commands/s", "tab:blue"),
-    "redis_core_share_per_session": ("Redis CPU", "tab:orange"),
-    "redis_memory_per_session": ("Redis memory", "tab:green"),
-    "worker_core_share_per_session": ("worker CPU (idle)", "tab:red"),
+    "redis_commands_per_s": ("Redis commands/s", "tab:blue"),
+    "redis_core_share": ("Redis CPU", "tab:orange"),
+    "redis_used_memory": ("Redis memory", "tab:green"),
+    "worker_core_share": ("worker CPU (idle)", "tab:red"),
 }
-PART_COLORS = {"ingest": "tab:blue", "deliver": "tab:green", "workers": "tab:red", "redis": "tab:orange"}
+PART_COLORS = {
+    "ingest": "tab:blue",
+    "deliver": "tab:green",
+    "workers_net_of_idle": "tab:red",
+    "redis_net_of_idle": "tab:orange",
+}
+
+
+def per_session_net(data: dict[str, Any]) -> dict[str, list[float]]:
+    """Each idle cost per session above the fleet's fixed cost (20 workers, no sessions): what a session adds."""
+    base = data["baseline_no_sessions"]
+    return {
+        name: [(step["idle"][name] - base[name]) / step["sessions"] for step in data["steps"]] for name in IDLE_SERIES
+    }
 
 
 def plot(data: dict[str, Any], out: Path) -> Path:
-    """Left: each per-session idle cost relative to its value at the smallest step (flat = 1, target band +-20 %).
-    Right: CPU per message of each part against sessions, at each offered rate."""
+    """Left: what one session adds at idle (net of the workers' fixed cost), relative to the first step (flat = 1,
+    target band +-20 %). Right: CPU per message of each part (workers and Redis net of their idle cost)."""
     figure = Figure(figsize=(10.0, 5.0), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     relative, per_message = figure.subplots(1, 2)
     steps = data["steps"]
     sessions = [step["sessions"] for step in steps]
-    for name, (label, color) in IDLE_SERIES.items():
-        values = [step["idle"][name] for step in steps]
-        first = values[0] or float("nan")
-        relative.plot(sessions, [v / first for v in values], marker="o", color=color, label=label)
-    relative.axhspan(
-        1 - TARGETS["flatness"], 1 + TARGETS["flatness"], color="tab:gray", alpha=0.15, label="target +-20 %"
-    )
-    relative.set_title(f"Per-session cost, relative to {sessions[0]} sessions")
+    for name, values in per_session_net(data).items():
+        label, color = IDLE_SERIES[name]
+        relative.plot(sessions, [v / values[0] for v in values], marker="o", color=color, label=label)
+    band = (1 - TARGETS["flatness"], 1 + TARGETS["flatness"])
+    relative.axhspan(*band, color="tab:gray", alpha=0.15, label="target +-20 %")
+    relative.set_title(f"Idle cost a session adds, relative to {sessions[0]} sessions")
     relative.set_ylabel("per-session cost / cost at the first step")
     for rate_index, style in enumerate(("-", "--")):
         for part, color in PART_COLORS.items():
-            values = [
-                step["flows"][rate_index]["cpu_ms_per_message"][part]
-                for step in steps
-                if len(step["flows"]) > rate_index
-            ]
-            if not values:
-                continue
+            values = [step["flows"][rate_index]["cpu_ms_per_message"][part] for step in steps]
             rate = steps[0]["flows"][rate_index]["per_minute_offered"]
-            per_message.plot(
-                sessions[: len(values)], values, style, marker="o", color=color, label=f"{part}, {rate:,.0f}/min"
-            )
+            label = f"{part.replace('_net_of_idle', ' (net)')}, {rate:,.0f}/min"
+            per_message.plot(sessions, values, style, marker="o", color=color, label=label)
     per_message.set_title("CPU per message (ms)")
     per_message.set_ylabel("CPU ms per message")
     for axes in (relative, per_message):
@@ -515,7 +519,7 @@ def plot(data: dict[str, Any], out: Path) -> Path:
         axes.legend(fontsize="x-small")
     run = data.get("run", {})
     load = run.get("load_average_1m", {})
-    note = f"run {run.get('started_utc', '?')}, load average {load.get('min', 0):.1f}-{load.get('max', 0):.1f}"
+    note = f"run {run.get('started_utc', '?')}, load average {load.get('min', 0):.1f}-{load.get('max', 0):.1f}, 2 cores"
     figure.suptitle(f"Control plane cost against sessions (page stand-ins)\n{note}", fontsize="medium")
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=100, metadata={"Software": None})

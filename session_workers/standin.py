@@ -9,10 +9,10 @@ driver.BRIDGE_JS), answers sends at once with WhatsApp's key, and snapshots an a
 The "phone side" lives in files under `WAGW_STANDIN_DIR`, shared by every worker process on the machine:
 - `control.json` (read every second): `{"inbound_per_minute": <per session>, "acks": <bool>}`: contacts write to
   every attached page at that rate; with `acks`, each send is followed by a delivery receipt (ack 2).
-- `phone-<pid>.jsonl`: what "WhatsApp" saw: every inbound message handed to a page (`in`, its body) and every
-  message a page sent (`out`, its key): the benchmark counts losses and duplicates from these. A send retried by a
-  new owner asks WhatsApp whether the key went out already (`find_message` reads every process's log), as the real
-  driver does with `WPP.chat.getMessageById`.
+- `phone-<pid>.jsonl` (written as it happens): what "WhatsApp" saw: every inbound message handed to a page (`in`,
+  its body) and every message a page sent (`out`, its key): the benchmark counts losses and duplicates from these.
+  A send retried by a new owner asks WhatsApp whether the key went out already (`find_message` reads every
+  process's log), as the real driver does with `WPP.chat.getMessageById`.
 """
 
 from __future__ import annotations
@@ -81,31 +81,25 @@ def read_archive(archive: bytes) -> dict[str, Any] | None:
 
 
 class PhoneLog:
-    """What 'WhatsApp' saw from this process, appended as JSON lines (flushed by the host every second)."""
+    """What 'WhatsApp' saw from this process, one JSON line per message, written at once (a SIGKILLed worker
+    must not take the record of a send it made with it: the benchmark counts duplicates from this)."""
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.path = directory / f"phone-{os.getpid()}.jsonl"
         self.sent: set[str] = set()
-        self._pending: list[str] = []
 
     def record(self, kind: str, value: str) -> None:
         if kind == "out":
             self.sent.add(value)
-        self._pending.append(json.dumps({"kind": kind, "value": value}))
-
-    def flush(self) -> None:
-        if self._pending:
-            lines, self._pending = self._pending, []
-            with self.path.open("a") as out:
-                out.write("\n".join(lines) + "\n")
+        with self.path.open("a") as out:
+            out.write(json.dumps({"kind": kind, "value": value}) + "\n")
 
     def was_sent(self, key: str) -> bool:
         """Any process's page sent `key` (a new owner asking about its predecessor's send)."""
         if key in self.sent:
             return True
-        self.flush()
         needle = json.dumps({"kind": "out", "value": key})
         return any(needle in p.read_text() for p in self.directory.glob("phone-*.jsonl"))
 
@@ -236,7 +230,6 @@ class StandinHost(BrowserHost):
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
-        self.log.flush()
 
     def _read_control(self) -> None:
         path = self.standin.standin_dir / "control.json"
@@ -249,7 +242,7 @@ class StandinHost(BrowserHost):
                 self.acks = bool(control.get("acks", False))
 
     async def _phone_loop(self) -> None:
-        """Contacts write to every open page at the controlled rate (round-robin); the log is flushed each second."""
+        """Contacts write to every open page at the controlled rate (round-robin)."""
         due, turn, last_poll = 0.0, 0, 0.0
         while True:
             await asyncio.sleep(INBOUND_TICK_SECONDS)
@@ -257,7 +250,6 @@ class StandinHost(BrowserHost):
             if now - last_poll >= CONTROL_POLL_SECONDS:
                 last_poll = now
                 self._read_control()
-                self.log.flush()
             pages = [p for p in self.pages.values() if p.open]
             due += self.inbound_per_minute / 60 * len(pages) * INBOUND_TICK_SECONDS
             while due >= 1 and pages:

@@ -71,7 +71,6 @@ async def test_a_standin_session_is_claimed_ready_sends_once_and_reports_an_inbo
     assert [e["data"]["client_message_id"] for e in sent] == ["c1"]
     assert [e["data"]["body"] for e in received] == ["hello from a contact"]
     assert await eventually(lambda: redis.exists(keys.session_auth(sid)), 10, "auth archive saved")
-    host.log.flush()
     assert [r["value"] for r in phone_log(standin_env) if r["kind"] == "out"] == [sent[0]["data"]["message_id"]]
 
 
