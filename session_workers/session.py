@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError, ResponseError
 
 from session_workers import inbound, queries
+from session_workers.archive_crypto import ArchiveUnreadable
 from session_workers.auth import AuthArchive, digest
 from session_workers.browser import SessionBrowser
 from session_workers.driver import SendResult, WhatsAppDriver, api_message_suffix, is_api_message
@@ -90,6 +91,7 @@ BLOCKED_MODES = {"PROXYBLOCK", "TOS_BLOCK", "SMB_TOS_BLOCK", "DEPRECATED_VERSION
 STALE_PENDING_CHECK_SECONDS = 5.0
 MEDIA_DOWNLOAD_TRIES = 3
 PACING_CACHE_SECONDS = 2.0
+ARCHIVE_RETRY_PAUSE_SECONDS = 10.0
 TYPING_BEFORE_SEND_MIN_SECONDS = 1.0
 TYPING_BEFORE_SEND_MAX_SECONDS = 5.0
 
@@ -258,9 +260,13 @@ class BrowserSession(SessionBase):
     async def start(self) -> None:
         self._spawn(self._event_loop())
         await self.set_status(SessionStatus.STARTING)
-        archive = await self.worker.auth.load(self.id)
+        try:
+            archive = await self._load_archive()
+        except ArchiveUnreadable:
+            return
         if archive is not None and archive.strategy == self.worker.host.strategy:
-            self.saved_sha = archive.sha256
+            # A stale archive (unsealed, or under a key no longer configured) compares unequal: the next save re-seals.
+            self.saved_sha = archive.compare_sha
         elif archive is not None:
             logger.warning(
                 "auth archive from another strategy; a new login is needed",
@@ -269,6 +275,24 @@ class BrowserSession(SessionBase):
         await self._open(archive)
         self._spawn(self._command_loop())
         self._spawn(queries.watch(self))
+
+    async def _load_archive(self) -> AuthArchive | None:
+        """The saved login, or None. One that cannot be opened stops the session rather than starting it fresh
+        (a fresh page's first save would overwrite the login): `failed` with the reason, or, when the key service
+        may answer later, back to the unowned set after a pause so a worker tries again."""
+        try:
+            return await self.worker.auth.load(self.id)
+        except ArchiveUnreadable as exc:
+            logger.error(
+                "auth archive unreadable", extra={"session_id": self.id, "status": exc.status, "reason": exc.reason}
+            )
+            if exc.transient:
+                await asyncio.sleep(ARCHIVE_RETRY_PAUSE_SECONDS)
+                self.request_shutdown(save=False, requeue=True)
+            else:
+                reason = f"auth_archive_{exc.status}: {exc.reason}"[:500]
+                self.request_shutdown(save=False, requeue=False, status=SessionStatus.FAILED, reason=reason)
+            raise
 
     async def _open(self, archive: AuthArchive | None) -> None:
         """Open the session's page, restored from `archive` when it is of this worker's strategy."""
@@ -443,7 +467,7 @@ class BrowserSession(SessionBase):
                 old.closing = True
                 with contextlib.suppress(Exception):
                     await old.close()
-            await self._open(await self.worker.auth.load(self.id))
+            await self._open(await self._load_archive())
 
     # --- page events -------------------------------------------------------------------------------------
     def _page_event(self, event_type: str, data: dict[str, Any]) -> None:
@@ -949,7 +973,7 @@ class BrowserSession(SessionBase):
             if old is not None:
                 await old.close()
             self.qr_count = 0
-            await self._open(await self.worker.auth.load(self.id))
+            await self._open(await self._load_archive())
 
     async def _send(self, entry_id: str, command: SendTextCommand | SendMessageCommand) -> None:
         """Send once: done-marker + `message.sent` + XACK in one fenced step; a 'sending' marker (the message's full
