@@ -1000,6 +1000,8 @@ class BrowserSession(SessionBase):
         except MediaUnavailable as exc:
             await self._fail_send(entry_id, command, sent_key, exc.reason)
             return
+        except REDIS_UNAVAILABLE:
+            raise  # Redis trouble is not the send's failure: the command stays pending and is taken again
         except Exception as exc:
             if self.stopping or not self.ready.is_set():
                 raise  # the page went away mid-send: the command stays pending for whoever drives next
