@@ -220,6 +220,7 @@ class BrowserSession(SessionBase):
         self.pacing: Pacing | None = None
         self.pacing_read_at = 0.0
         self.reconcile_since_s: int | None = None
+        self.restored_as_saved = False
         self.failures_reported: deque[str] = deque(maxlen=512)
         self.last_link_code: str | None = None
         self.link_code_count = 0
@@ -298,6 +299,9 @@ class BrowserSession(SessionBase):
         """Open the session's page, restored from `archive` when it is of this worker's strategy."""
         usable = archive is not None and archive.strategy == self.worker.host.strategy
         raw = archive.raw if archive is not None and usable else None
+        # Restored from an archive that needs no re-sealing: the first save on `ready` would capture the whole
+        # store again only to find it unchanged (costly in a mass takeover); the periodic backup catches changes.
+        self.restored_as_saved = bool(archive is not None and usable and not archive.stale)
         if archive is not None and usable:
             # The archived page holds what its predecessor stored: reconcile from shortly before the save.
             self.reconcile_since_s = archive.saved_at_ms // 1000 - self.settings.reconcile_lookback_seconds
@@ -633,7 +637,7 @@ class BrowserSession(SessionBase):
         reconnected = self.status in (SessionStatus.DISCONNECTED, SessionStatus.CONFLICT)
         self.ready.set()
         await self.set_status(SessionStatus.READY, "reconnected" if reconnected else None)
-        if first:
+        if first and not self.restored_as_saved:
             self._spawn_aside(self.backup(), "auth save on ready")
         if self.reconcile_since_s is not None:
             since, self.reconcile_since_s = self.reconcile_since_s, None

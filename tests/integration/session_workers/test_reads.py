@@ -77,6 +77,10 @@ async def worker(
     worker_env.setenv("WAGW_AUTH_STRATEGY", "context")
     worker_env.setenv("WAGW_CONTACT_CHECKS_BURST", "3")
     worker_env.setenv("WAGW_ALLOW_LOCAL_WEBHOOKS", "true")  # the slow media host is on 127.0.0.1 (dev only)
+    # This module runs the API in the worker's event loop: on 2 busy cores a stall of 0.8 s (the suite's lease
+    # margin) stopped the session mid-read. Nothing here is about lease timing.
+    worker_env.setenv("WAGW_LEASE_TTL_MS", "4000")
+    worker_env.setenv("WAGW_LEASE_SAFETY_MARGIN_MS", "2000")
     get_settings.cache_clear()
     started = Worker(get_settings(), host=host, health_port=None)
     workers.append(started)
