@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from session_workers.browser import SharedBrowserHost
 from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
 from session_workers.worker import Worker
+from shared import aws, topology
 from shared.settings import get_settings
 from shared.store.records import SessionRecord
 from shared.store.sessions import create_session
@@ -60,6 +62,23 @@ def worker_env(redis: Redis, env: pytest.MonkeyPatch, sim: SimulatorServer, stub
     env.setenv("WAGW_INGEST_URL", stub.url)
     get_settings.cache_clear()
     return env
+
+
+@pytest.fixture
+def media_bucket(aws_endpoint: str, worker_env: pytest.MonkeyPatch) -> Iterator[str]:
+    """A media bucket of the test's own on LocalStack (with the CORS rule the local system puts on it)."""
+    name = f"wagw-media-test-{uuid.uuid4().hex[:12]}"
+    worker_env.setenv("WAGW_MEDIA_BUCKET", name)
+    get_settings.cache_clear()
+    aws.reset_clients()
+    aws.s3().create_bucket(Bucket=name)
+    aws.s3().put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": topology.media_cors_rules(["*"])})
+    try:
+        yield name
+    finally:
+        for item in aws.s3().list_objects_v2(Bucket=name).get("Contents", []):
+            aws.s3().delete_object(Bucket=name, Key=item["Key"])
+        aws.s3().delete_bucket(Bucket=name)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
 from session_workers.simulator.samples import png
 from session_workers.worker import Worker
-from shared import aws, topology
 from shared.settings import get_settings
 from shared.store import messages
 from tests.integration.api.conftest import ServedApp, make_tenant
@@ -56,22 +55,6 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
-
-
-@pytest.fixture
-def media_bucket(aws_endpoint: str, worker_env: pytest.MonkeyPatch) -> Iterator[str]:
-    name = f"wagw-media-console-{id(worker_env)}"
-    worker_env.setenv("WAGW_MEDIA_BUCKET", name)
-    get_settings.cache_clear()
-    aws.reset_clients()
-    aws.s3().create_bucket(Bucket=name)
-    aws.s3().put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": topology.media_cors_rules(["*"])})
-    try:
-        yield name
-    finally:
-        for item in aws.s3().list_objects_v2(Bucket=name).get("Contents", []):
-            aws.s3().delete_object(Bucket=name, Key=item["Key"])
-        aws.s3().delete_bucket(Bucket=name)
 
 
 @pytest.fixture

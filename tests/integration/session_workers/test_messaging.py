@@ -16,7 +16,6 @@ from session_workers.browser import SharedBrowserHost
 from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
 from session_workers.worker import Worker
-from shared import aws
 from shared.commands import (
     DeleteMessageCommand,
     EditMessageCommand,
@@ -26,7 +25,6 @@ from shared.commands import (
     enqueue_command,
 )
 from shared.outgoing import OutgoingContent
-from shared.settings import get_settings
 from shared.store import media as media_store
 from shared.store import workspaces
 from shared.store.media import MediaRecord
@@ -49,21 +47,6 @@ def media_server() -> Iterator[MediaServer]:
         yield server
     finally:
         server.close()
-
-
-@pytest.fixture
-def media_bucket(aws_endpoint: str, worker_env: pytest.MonkeyPatch) -> Iterator[str]:
-    name = f"wagw-media-test-{id(worker_env)}"
-    worker_env.setenv("WAGW_MEDIA_BUCKET", name)
-    get_settings.cache_clear()
-    aws.reset_clients()
-    aws.s3().create_bucket(Bucket=name)
-    try:
-        yield name
-    finally:
-        for item in aws.s3().list_objects_v2(Bucket=name).get("Contents", []):
-            aws.s3().delete_object(Bucket=name, Key=item["Key"])
-        aws.s3().delete_bucket(Bucket=name)
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from session_workers.inbound import media_id_for
 from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
 from session_workers.worker import Worker
-from shared import aws
 from shared.commands import SendMessageCommand, SendTextCommand, enqueue_command
 from shared.events import SessionStatus
 from shared.outgoing import OutgoingContent
@@ -52,22 +51,6 @@ async def host(sim: SimulatorServer) -> AsyncIterator[SharedBrowserHost]:
         yield shared
     finally:
         await shared.close()
-
-
-@pytest.fixture
-def media_bucket(aws_endpoint: str, worker_env: pytest.MonkeyPatch) -> Iterator[str]:
-    """Where the worker stores the customer's photo (LocalStack S3)."""
-    name = f"wagw-media-reads-{id(worker_env)}"
-    worker_env.setenv("WAGW_MEDIA_BUCKET", name)
-    get_settings.cache_clear()
-    aws.reset_clients()
-    aws.s3().create_bucket(Bucket=name)
-    try:
-        yield name
-    finally:
-        for item in aws.s3().list_objects_v2(Bucket=name).get("Contents", []):
-            aws.s3().delete_object(Bucket=name, Key=item["Key"])
-        aws.s3().delete_bucket(Bucket=name)
 
 
 @pytest.fixture
