@@ -290,6 +290,10 @@ class Worker:
                 logger.warning("spool flush failed; retrying", extra={"error": repr(exc), "spooled": len(self.spool)})
                 await asyncio.sleep(SPOOL_RETRY_SECONDS)
                 continue
+            except Exception:  # never let the loop end: its events would wait until the worker stops
+                logger.exception("spool flush failed unexpectedly; retrying", extra={"spooled": len(self.spool)})
+                await asyncio.sleep(SPOOL_RETRY_SECONDS)
+                continue
             self.spool_wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
