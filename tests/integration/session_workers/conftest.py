@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import Browser, async_playwright
 from redis.asyncio import Redis
 
 from session_workers.browser import SharedBrowserHost
@@ -62,6 +63,17 @@ def worker_env(redis: Redis, env: pytest.MonkeyPatch, sim: SimulatorServer, stub
     env.setenv("WAGW_INGEST_URL", stub.url)
     get_settings.cache_clear()
     return env
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """A plain Chromium (Debian's headless shell) for tests that drive the simulator page themselves."""
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=get_settings().chromium_path)
+        try:
+            yield launched
+        finally:
+            await launched.close()
 
 
 @pytest.fixture

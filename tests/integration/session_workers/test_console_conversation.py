@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 from redis.asyncio import Redis
 
 from functions.api.app import create_app
@@ -45,16 +45,6 @@ async def host(sim: SimulatorServer) -> AsyncIterator[SharedBrowserHost]:
         yield shared
     finally:
         await shared.close()
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=get_settings().chromium_path)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest.fixture

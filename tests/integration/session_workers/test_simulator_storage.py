@@ -9,21 +9,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page
 
 from session_workers.simulator import SimulatorServer
-from shared.settings import get_settings
 from tests.integration.session_workers.conftest import control, eventually, sim_state
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=get_settings().chromium_path)
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from session_workers.simulator import SimulatorServer
 from shared.settings import get_settings
@@ -51,16 +51,6 @@ RECORDER_JS = """
   });
 })();
 """
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=get_settings().chromium_path)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest.fixture

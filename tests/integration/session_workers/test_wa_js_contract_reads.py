@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from session_workers.simulator import SimulatorServer
 from shared.settings import get_settings
@@ -24,16 +24,6 @@ LID_CONTACT = "15550019004"
 LID = "190019001900190"
 GROUP = "120363000000001901@g.us"
 SERIALIZE_JS = "(v) => JSON.parse(JSON.stringify(v, (k, x) => (x && x._serialized ? x._serialized : x)))"
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=get_settings().chromium_path)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest.fixture
