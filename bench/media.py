@@ -34,7 +34,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ from session_workers.driver import DOWNLOAD_JS
 from session_workers.metrics import descendants, pss_kib
 from shared import aws
 from shared.settings import get_settings
+from wagw_local.media_host import MediaServer
 from wagw_local.receiver import ReceivedEvent
 from wagw_local.system import LocalSystem, Ports, SystemOptions
 
@@ -300,41 +300,12 @@ async def run_baseline(system: LocalSystem, arrivals: list[Arrival]) -> dict[str
 
 
 # --- outbound ------------------------------------------------------------------------------------------------------
-class FileServer:
-    """A tenant's media host on 127.0.0.1: serves the given bytes by path."""
-
-    def __init__(self, files: dict[str, bytes]) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = files.get(self.path)
-                if body is None:
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "image/jpeg")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def run_outbound(
     system: LocalSystem, api_key: str, timings: Timings, phones: list[str], sends: int, files: list[Image]
 ) -> dict[str, Any]:
     served = {f"/img-{f.index}.jpg": f.data() for f in files}
     digests = {path: hashlib.sha256(body).hexdigest() for path, body in served.items()}
-    server = FileServer(served)
+    server = MediaServer({path: (data, "image/jpeg") for path, data in served.items()})
     with httpx.Client(base_url=system.api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30) as http:
         session_of = {s["phone"]: s["id"] for s in http.get("/v1/sessions", params={"limit": 100}).json()["items"]}
     accepted: dict[str, float] = {}
