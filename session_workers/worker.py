@@ -546,27 +546,42 @@ class Worker:
             self.browser_relaunched.set()
 
     async def _metrics_loop(self) -> None:
+        while not self.killed.is_set():
+            await asyncio.sleep(self.settings.metrics_interval_seconds)
+            try:
+                await self._publish_metrics()
+            except Exception as exc:
+                logger.warning("metrics publish failed", extra={"error": repr(exc)})
+
+    async def _publish_metrics(self) -> None:
         from aws_lambda_powertools.metrics import MetricUnit
 
         from shared.observability import metrics
 
-        while not self.killed.is_set():
-            await asyncio.sleep(self.settings.metrics_interval_seconds)
-            try:
-                depth = await self.poster.depth()
-                pss = await asyncio.to_thread(browser_pss_bytes)
-                # Flushed alone, with only the service dimension, so autoscaling can average it across tasks.
-                metrics.add_metric(name="ActiveSessions", unit=MetricUnit.Count, value=len(self.sessions))
-                metrics.flush_metrics()
-                metrics.add_dimension(name="worker", value=self.worker_id)
-                for status, count in self.status_counts().items():
-                    metrics.add_metric(name=f"Sessions_{status}", unit=MetricUnit.Count, value=count)
-                metrics.add_metric(name="BrowserPssBytes", unit=MetricUnit.Bytes, value=pss)
-                metrics.add_metric(name="OutboxDepth", unit=MetricUnit.Count, value=depth)
-                metrics.add_metric(name="Restarts", unit=MetricUnit.Count, value=self.metrics.restarts)
-                metrics.flush_metrics()
-            except Exception as exc:
-                logger.warning("metrics publish failed", extra={"error": repr(exc)})
+        # Nothing before the outbox depth needs Redis: during an outage autoscaling and the alarms must still see
+        # the sessions this worker drives and the events it holds in its spool.
+        # Flushed alone, with only the service dimension, so autoscaling can average it across tasks.
+        metrics.add_metric(name="ActiveSessions", unit=MetricUnit.Count, value=len(self.sessions))
+        metrics.flush_metrics()
+        pss = await asyncio.to_thread(browser_pss_bytes)
+        metrics.add_dimension(name="worker", value=self.worker_id)
+        for status, count in self.status_counts().items():
+            metrics.add_metric(name=f"Sessions_{status}", unit=MetricUnit.Count, value=count)
+        metrics.add_metric(name="BrowserPssBytes", unit=MetricUnit.Bytes, value=pss)
+        metrics.add_metric(name="Restarts", unit=MetricUnit.Count, value=self.metrics.restarts)
+        metrics.add_metric(name="SpooledEvents", unit=MetricUnit.Count, value=len(self.spool))
+        depth = await self._outbox_depth()
+        if depth is not None:
+            metrics.add_metric(name="OutboxDepth", unit=MetricUnit.Count, value=depth)
+        metrics.flush_metrics()
+
+    async def _outbox_depth(self) -> int | None:
+        """The outbox stream's length, or None while Redis does not answer within a second."""
+        try:
+            return await asyncio.wait_for(self.poster.depth(), timeout=1.0)
+        except (RedisError, OSError, TimeoutError) as exc:
+            logger.warning("outbox depth unknown: Redis did not answer", extra={"error": repr(exc)})
+            return None
 
     async def _healthz(self) -> tuple[int, str]:
         # Liveness only (process and browser), never Redis: see session_workers/health.py.

@@ -8,6 +8,7 @@ browser: page events are handed to it as the driver would, and sends go to a rec
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -223,3 +224,32 @@ async def test_a_redis_timeout_in_the_command_loop_neither_fails_the_session_nor
         assert "failed" not in stub.statuses(session.id)
     finally:
         await client.aclose()
+
+
+async def test_the_fleet_metrics_are_published_while_redis_is_paused(
+    outage_env: Redis,
+    own_redis: ServiceProcess,
+    workers: list[Worker],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a worker driving a session, with metrics on (EMF lines on stdout, as CloudWatch reads them)
+    session = await driving(outage_env, workers, tmp_path, "sess_outage_metrics")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    capsys.readouterr()
+    # When Redis stops answering and the worker publishes its metrics
+    os.kill(own_redis.process.pid, signal.SIGSTOP)
+    try:
+        driven = len(session.worker.sessions)
+        async with asyncio.timeout(10):
+            await session.worker._publish_metrics()
+    finally:
+        os.kill(own_redis.process.pid, signal.SIGCONT)
+    # Then autoscaling still sees the sessions and the spool; only the outbox depth (a Redis read) is missing
+    published = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    names = {m["Name"] for emf in published for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert {"ActiveSessions", "SpooledEvents", "BrowserPssBytes"} <= names
+    assert "OutboxDepth" not in names
+    fleet = next(emf for emf in published if "ActiveSessions" in emf)
+    assert fleet["ActiveSessions"] == [float(driven)]
