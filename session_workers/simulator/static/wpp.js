@@ -393,17 +393,28 @@
     if (!saved || !bundle) return false;
     const reason = await storageLost(saved);
     if (reason) return restoreFailed(reason);
-    try {
-      const { nonce } = await api('/api/challenge', { client_id: state.clientId });
-      const sig = await crypto.subtle.sign('HMAC', saved.key, new TextEncoder().encode(nonce));
-      const result = await api('/api/login', {
-        client_id: state.clientId, device_id: saved.device_id, token: saved.token, nonce, sig: bytesb64(sig),
-      });
-      loggedIn(result, saved.device_id, false);
-      return true;
-    } catch (err) {
-      if (err.status === 401) await clearAuth();
-      return false;
+    // A page holding a login never falls back to a QR because WhatsApp's servers cannot be reached: the stream
+    // goes OFFLINE / OPENING and reconnects with backoff (whatsapp/enums/StreamMode.ts, StreamInfo.ts); only the
+    // server refusing the login (401: logged out from the phone) ends it.
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const { nonce } = await api('/api/challenge', { client_id: state.clientId });
+        const sig = await crypto.subtle.sign('HMAC', saved.key, new TextEncoder().encode(nonce));
+        const result = await api('/api/login', {
+          client_id: state.clientId, device_id: saved.device_id, token: saved.token, nonce, sig: bytesb64(sig),
+        });
+        state.info = 'NORMAL';
+        loggedIn(result, saved.device_id, false);
+        return true;
+      } catch (err) {
+        if (err.status === 401) {
+          await clearAuth();
+          return false;
+        }
+        state.info = 'OPENING';
+        setMode('OFFLINE');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt)));
+      }
     }
   }
 

@@ -140,6 +140,27 @@ async def test_a_restored_page_reaches_main_without_conn_authenticated(page: Pag
     assert (await names(page)).count("conn.main_ready") == 1
 
 
+async def test_a_restored_page_that_cannot_reach_whatsapp_waits_offline_and_never_shows_a_qr(
+    page: Page, sim: SimulatorServer
+) -> None:
+    """whatsapp/enums/StreamMode.ts, whatsapp/enums/StreamInfo.ts: a page holding a login reconnects (mode OFFLINE,
+    info OPENING) when the servers cannot be reached; conn/events/registerAuthCodeChangeEvent.ts: no auth code."""
+    # Given a linked page
+    await open_linked(page, sim)
+    # When it reloads while WhatsApp's servers cannot be reached
+    await page.route("**/api/challenge", lambda route: route.abort())
+    await page.reload()
+    await eventually(lambda: page.evaluate("() => WPP.conn.getStreamData().mode === 'OFFLINE'"), what="OFFLINE")
+    assert await page.evaluate("() => WPP.conn.getStreamData().info") == "OPENING"
+    # ... and then can again
+    await page.unroute("**/api/challenge")
+    await eventually(lambda: page.evaluate("() => WPP.conn.getStreamData().mode === 'MAIN'"), what="MAIN")
+    # Then it logged in with its stored credentials: no QR at any time, main_ready once
+    assert "conn.auth_code_change" not in await names(page)
+    assert await log(page, "conn.stream_mode_changed") == ["OFFLINE", "SYNCING", "MAIN"]
+    assert (await names(page)).count("conn.main_ready") == 1
+
+
 async def test_a_failed_send_resolves_with_its_result_instead_of_throwing(page: Page, sim: SimulatorServer) -> None:
     """chat/functions/sendRawMessage.ts (returns `sendMsgResult`), whatsapp/enums/SendMsgResult.ts."""
     # Given a linked page whose next send WhatsApp refuses
