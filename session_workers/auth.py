@@ -129,8 +129,10 @@ class AuthStore:
         compressed, stale = await self._open(session_id, strategy, sha, text, stored)
         raw = zstandard.ZstdDecompressor().decompress(compressed)
         if digest(raw) != sha:
-            logger.error("auth archive digest mismatch; ignoring it", extra={"session_id": session_id})
-            return None
+            # Starting fresh instead would show the tenant a QR and let the new page's first save overwrite the login.
+            raise ArchiveUnreadable(
+                "corrupt", "the archive's contents do not match its recorded SHA-256; a new QR scan is needed"
+            )
         return AuthArchive(
             strategy=strategy,
             raw=raw,

@@ -60,3 +60,28 @@ async def test_an_archive_moved_from_another_session_fails_the_session_with_the_
     assert await binary.hgetall(keys.session_auth("sess_moved")) == await binary.hgetall(
         keys.session_auth("sess_owner")
     )
+
+
+async def test_an_archive_whose_contents_do_not_match_its_digest_fails_the_session_instead_of_a_new_qr(
+    redis: Redis,
+    binary: Redis,
+    worker_env: pytest.MonkeyPatch,
+    context_host: SharedBrowserHost,
+    workers: list[Worker],
+    stub: IngestStub,
+) -> None:
+    # Given a saved archive whose recorded SHA-256 no longer matches its contents
+    await new_session(redis, "sess_corrupt")
+    lease = await Ownership(redis, "w-corrupt", ttl_ms=60_000).claim("sess_corrupt")
+    assert lease is not None
+    await AuthStore(binary, "w-corrupt").save(lease, "context", b'{"archive": "of sess_corrupt"}' * 50)
+    await binary.hset(keys.session_auth("sess_corrupt"), "sha256", "0" * 64)
+    await Ownership(redis, "w-corrupt", ttl_ms=60_000).release(lease, requeue=True)
+    # When a worker claims the session
+    worker = await start_context_worker(worker_env, context_host, workers)
+    # Then it is failed with the reason, and no page asked for a new QR
+    await stub.wait_for(lambda: "failed" in stub.statuses("sess_corrupt"), 60, "failed")
+    reason = stub.select("session.status", "sess_corrupt")[-1]["data"]["reason"]
+    assert reason.startswith("auth_archive_corrupt: ")
+    assert not stub.select("session.qr", "sess_corrupt")
+    await eventually(lambda: "sess_corrupt" not in worker.sessions, what="session parked")
