@@ -151,3 +151,83 @@ def start_simulated_backends(extra_env: dict[str, str]) -> SimulatedBackends:
         }
     )
     return backends
+
+
+# CPU per part of a running local system: per-process (and per-thread) CPU from /proc -------------------------
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """User + system CPU seconds of a process (all its threads), or of one of its threads; 0 once it is gone."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    try:
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def worker_roles(worker_pid: int) -> dict[str, list[int]]:
+    """A session worker's process tree split by role: its Python, Playwright's driver (node), the Chromium
+    renderers (the pages) and the rest of Chromium (browser, network, GPU, zygotes)."""
+    from session_workers.metrics import descendants
+
+    tree = descendants(worker_pid)
+    commands = {pid: cmdline(pid) for pid in tree}
+    driver = [p for p in tree if "playwright" in commands[p]]
+    renderers = [p for p in tree if "--type=renderer" in commands[p]]
+    other = [p for p in tree if p not in driver and p not in renderers]
+    return {
+        "worker Python": [worker_pid],
+        "Playwright driver": driver,
+        "Chromium renderers (pages)": renderers,
+        "Chromium other (browser, network, GPU)": other,
+    }
+
+
+def threads_named(prefix: str) -> list[int]:
+    """Native ids of this process's Python threads whose name starts with `prefix`."""
+    return [t.native_id for t in threading.enumerate() if t.name.startswith(prefix) and t.native_id is not None]
+
+
+def cpu_of(parts: dict[str, list[int]], threads: dict[str, list[int]] | None = None) -> dict[str, float]:
+    """CPU seconds so far of each part: `parts` are process ids, `threads` native thread ids of this process."""
+    totals = {part: sum(cpu_seconds(pid) for pid in pids) for part, pids in parts.items()}
+    for part, tids in (threads or {}).items():
+        totals[part] = sum(cpu_seconds(os.getpid(), tid) for tid in tids)
+    return totals
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {part: round(after[part] - before.get(part, 0.0), 3) for part in after}
+
+
+# The machine's speed at the moment of a run ------------------------------------------------------------------
+CALIBRATION_ROUNDS = 5
+
+
+def calibration_ms(rounds: int = CALIBRATION_ROUNDS) -> dict[str, float]:
+    """A fixed CPU-bound Python loop (about 0.1 s on a quiet core here), timed `rounds` times: the best round is
+    the core's speed, the median how much of it other work on the machine left us. Runs taken on a slow and a
+    fast moment compare by dividing by it."""
+    import hashlib
+
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        digest = b"calibration"
+        total = 0
+        for index in range(800_000):
+            total += index * index % 7
+            if index % 1000 == 0:
+                digest = hashlib.sha256(digest).digest()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {"best_ms": round(times[0], 1), "median_ms": round(times[len(times) // 2], 1)}
