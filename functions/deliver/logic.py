@@ -30,6 +30,7 @@ from shared.redis_client import get_redis
 from shared.settings import get_settings
 from shared.store.endpoints import get_endpoint, put_endpoint
 from shared.store.records import EndpointRecord, now_ms
+from shared.topology import MAX_SQS_DELAY_SECONDS
 
 
 class Outcome(StrEnum):
@@ -39,6 +40,7 @@ class Outcome(StrEnum):
     DEFERRED = "deferred"  # circuit breaker open: rescheduled, no attempt used
     DUPLICATE = "duplicate"  # an already delivered, stale or in-progress copy: acknowledged, nothing sent
     DROPPED = "dropped"  # endpoint deleted, or it no longer subscribes to the event type
+    REQUEUED = "requeued"  # Redis did not answer: a copy is back on the queue for shortly, nothing was recorded
 
 
 class PoisonMessage(ValueError):
@@ -247,3 +249,32 @@ async def _disable_endpoint(redis: Redis, endpoint_id: str, reason: str) -> None
     await put_endpoint(redis, disabled)
     logger.warning("endpoint disabled", extra={"endpoint_id": endpoint_id, "reason": reason})
     metrics.add_metric(name="EndpointsDisabled", unit=MetricUnit.Count, value=1)
+
+
+OUTAGE_REQUEUE_MAX_SECONDS = 300
+
+
+def outage_requeue_delay(message: DeliveryMessage) -> int:
+    """Back again once the attempt's lease has surely lapsed (a copy arriving while it holds would be taken for a
+    duplicate and acknowledged), then backing off, never past SQS's delay cap."""
+    floor = store.lease_ms() / 1000 + 5
+    backoff = 15 * 2 ** min(message.outage_requeues, 8)
+    return round(min(MAX_SQS_DELAY_SECONDS, max(floor, min(OUTAGE_REQUEUE_MAX_SECONDS, backoff))))
+
+
+async def requeue_after_outage(message: DeliveryMessage, error: Exception) -> Outcome:
+    """Redis did not answer: put a copy back on the queue for soon and let the caller acknowledge this one.
+
+    Left to the queue's visibility timeout, the message would come back only after 6 minutes and count a receive
+    toward the DLQ's maxReceiveCount, so a long Redis outage would dead-letter deliveries nobody attempted.
+    If SQS refuses the copy too, this raises and the visibility timeout remains the fallback."""
+    delay = outage_requeue_delay(message)
+    copy = message.model_copy(update={"outage_requeues": message.outage_requeues + 1})
+    queue_url = await asyncio.to_thread(aws.deliveries_queue_url)
+    await asyncio.to_thread(send_batch, queue_url, [copy], delay)
+    logger.warning(
+        "Redis unavailable; delivery requeued",
+        extra={"delivery_id": message.delivery_id, "delay_seconds": delay, "error": repr(error)},
+    )
+    metrics.add_metric(name="RequeuedForOutage", unit=MetricUnit.Count, value=1)
+    return Outcome.REQUEUED

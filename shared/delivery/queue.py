@@ -30,6 +30,8 @@ class DeliveryMessage(BaseModel):
     dead_lettered_at: datetime | None = None
     # Attempt number at which the current attempt budget began (moves forward on redrive).
     budget_start: int = Field(default=1, ge=1)
+    # Times this message was put back because Redis did not answer (not attempts: the tenant saw nothing).
+    outage_requeues: int = Field(default=0, ge=0)
 
     @property
     def event_id(self) -> str:

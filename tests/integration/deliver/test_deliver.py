@@ -8,8 +8,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from shared import aws
 from shared.delivery import replay, store
 from shared.store.endpoints import get_endpoint, put_endpoint
+from tests.conftest import refresh_settings
 from tests.integration.deliver.conftest import (
     Received,
     Receiver,
@@ -269,3 +271,25 @@ async def test_a_crash_after_scheduling_the_retry_neither_loses_nor_forks_the_de
     assert receiver.statuses() == [500, 200]
     state = await store.delivery_state(redis, message.delivery_id)
     assert state["status"] == "delivered" and state["finished"] == "2"
+
+
+async def test_a_delivery_that_meets_a_redis_outage_is_put_back_for_shortly_not_left_to_the_visibility_timeout(
+    redis: Redis, queues: Any, receiver: Receiver, poller: SqsPoller, fast_schedule: None, env: Any
+) -> None:
+    # Given a delivery on the queue and a Redis that does not answer
+    endpoint = await put_endpoint(redis, make_endpoint(receiver))
+    enqueue(queues.deliveries_url, make_message(endpoint))
+    env.setenv("WAGW_REDIS_URL", "redis://127.0.0.1:1/0")
+    refresh_settings()
+    # When the handler takes it
+    results = await drain(poller, lambda: poller.totals["received"] >= 1)
+    # Then nothing was sent, the record is acknowledged (no receive counted toward the DLQ) and a copy waits
+    # on the queue, delayed, instead of the original coming back after the 6-minute visibility timeout
+    assert receiver.received == []
+    assert sum(r.deleted for r in results) == 1
+    assert sum(r.failed for r in results) == 0
+    counts = aws.sqs().get_queue_attributes(
+        QueueUrl=queues.deliveries_url,
+        AttributeNames=["ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    assert counts == {"ApproximateNumberOfMessagesDelayed": "1", "ApproximateNumberOfMessagesNotVisible": "0"}

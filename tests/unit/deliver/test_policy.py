@@ -71,3 +71,18 @@ def test_retry_after_parses_seconds_and_http_dates() -> None:
 def test_up_to_fifteen_minutes_goes_on_the_queue() -> None:
     assert policy.goes_on_queue(900) is True
     assert policy.goes_on_queue(900.5) is False
+
+
+def test_a_requeue_after_a_redis_outage_waits_out_the_attempt_lease_then_backs_off_to_five_minutes() -> None:
+    from functions.deliver.logic import outage_requeue_delay
+    from shared.delivery.queue import DeliveryMessage
+    from shared.delivery.store import lease_ms
+
+    # Given a delivery put back 0, 1, ... 20 times because Redis did not answer
+    message = DeliveryMessage(delivery_id="dlv_1", workspace_id="ws_1", endpoint_id="ep_1", event={"id": "evt_1"})
+    delays = [outage_requeue_delay(message.model_copy(update={"outage_requeues": n})) for n in range(21)]
+    # Then each copy comes back only after a lease that an interrupted attempt may still hold has lapsed,
+    # the delays never shrink, and they stop growing at five minutes (well inside SQS's 15-minute cap)
+    assert min(delays) > lease_ms() / 1000
+    assert delays == sorted(delays)
+    assert delays[-1] == 300
