@@ -515,12 +515,13 @@ class Traffic:
             self.send_status[token] = status
 
     def settle_unknown(self) -> None:
-        """A send whose answer never came may have been accepted: the idempotent repeat tells."""
+        """A send whose answer never came, or was a 503 (a store timeout means the outcome is unknown), may have
+        been accepted: the idempotent repeat tells, as the API's docs tell tenants to do."""
         with httpx.Client(
             base_url=self.system.api_url, headers={"Authorization": f"Bearer {self.api_key}"}, timeout=20
         ) as api:
             for token, status in list(self.send_status.items()):
-                if status.startswith("error"):
+                if status.startswith("error") or status == "503":
                     sid = self.sends[token][1]
                     payload = {"to": RECIPIENT, "text": token, "client_message_id": token}
                     answer = api.post(f"/v1/sessions/{sid}/messages", json=payload)

@@ -55,6 +55,8 @@ class ProblemType:
     status: int
     slug: str
     title: str
+    # Shown when the exception carries no safe detail of its own; for a 5xx, instead of "nothing changed".
+    detail: str | None = None
 
 
 VALIDATION = ProblemType(422, "validation-failed", "Request validation failed")
@@ -100,9 +102,9 @@ class ProblemMap:
         elif kind.status >= 500:
             logger.warning("backing service unavailable", path=path, error=f"{type(exc).__name__}: {exc}")
             headers.setdefault("Retry-After", str(UNAVAILABLE_RETRY_AFTER_SECONDS))
-            detail = public or f"{kind.title.lower()}; nothing changed, try again"
+            detail = public or kind.detail or f"{kind.title.lower()}; nothing changed, try again"
         else:
-            detail = public or str(exc)
+            detail = public or kind.detail or str(exc)
         return problem_response(kind, detail=detail, instance=path, headers=headers or None, **extras.members)
 
 

@@ -43,7 +43,15 @@ DOMAIN_PROBLEMS: dict[type[Exception], ProblemType] = {
     EnqueueError: ProblemType(503, "queue-unavailable", "Delivery queue unavailable"),
     # Infrastructure
     RedisConnectionError: ProblemType(503, "store-unavailable", "Data store unavailable"),
-    RedisTimeoutError: ProblemType(503, "store-unavailable", "Data store unavailable"),
+    # A timeout is not "nothing changed": the command may have reached Redis and run after the client gave up
+    # (a paused or failing-over primary runs what is in its socket when it resumes).
+    RedisTimeoutError: ProblemType(
+        503,
+        "store-timeout",
+        "Data store did not answer in time",
+        detail="the data store did not answer in time, so whether the request took effect is unknown: repeat it "
+        "(a send repeated with the same client_message_id is carried out once)",
+    ),
     # Redis at maxmemory (noeviction, infra/components/redis.py) refuses writes: nothing changed, try later.
     OutOfMemoryError: ProblemType(503, "store-full", "Data store full"),
 }
@@ -83,7 +91,10 @@ PROBLEM_DOCS: dict[int, dict[str, Any]] = {
     413: problem_doc("Body too large"),
     422: problem_doc("Validation failed"),
     502: problem_doc("The session's worker answered, but WhatsApp Web could not give it"),
-    503: problem_doc("A backing service is unavailable; nothing changed"),
+    503: problem_doc(
+        "A backing service is unavailable (nothing changed), or did not answer in time (`store-timeout`: the outcome"
+        " is unknown; repeat the request, a send with the same client_message_id is carried out once)"
+    ),
     504: problem_doc("The session's worker did not answer in time"),
     429: problem_doc(
         "Send limit reached; retry after the given seconds",

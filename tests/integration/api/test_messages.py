@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import httpx
 import pytest
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from shared import redis_keys as keys
 from shared.commands import parse_command
+from shared.redis_client import close_redis
 from shared.store import messages, workspaces
 from shared.store.messages import MessageStatus
 from tests.conftest import refresh_settings
-from tests.integration.api.conftest import Tenant, assert_problem, create_session
+from tests.integration.api.conftest import Tenant, assert_problem, create_session, make_tenant
+from wagw_local.services import start_redis
 
 
 def message(client_id: str, text: str = "hello") -> dict[str, str]:
@@ -144,3 +150,38 @@ async def test_only_a_sent_message_can_be_deleted_or_edited(client: httpx.AsyncC
     # An empty edit is 422, an unknown message 404
     assert_problem(await client.patch(f"/v1/messages/{queued['id']}", json={"text": ""}, headers=tenant.headers), 422)
     assert_problem(await client.delete("/v1/messages/msg_nope", headers=tenant.headers), 404)
+
+
+async def test_a_send_that_times_out_on_a_paused_redis_says_the_outcome_is_unknown_and_a_repeat_sends_it_once(
+    app: FastAPI, env: pytest.MonkeyPatch
+) -> None:
+    # Given the API on a Redis of its own, with a session that has already sent once (its scripts loaded)
+    server = start_redis()
+    await close_redis()
+    env.setenv("WAGW_REDIS_URL", server.url)
+    refresh_settings()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api.test") as http:
+            tenant = await make_tenant("paused")
+            session_id = str((await create_session(http, tenant))["id"])
+            url = f"/v1/sessions/{session_id}/messages"
+            assert (await http.post(url, json=message("c-warm"), headers=tenant.headers)).status_code == 202
+            # When Redis stops answering (a paused or failing-over primary) while a send is posted
+            os.kill(server.process.pid, signal.SIGSTOP)
+            try:
+                timed_out = await http.post(url, json=message("c-paused"), headers=tenant.headers)
+            finally:
+                os.kill(server.process.pid, signal.SIGCONT)
+            # Then the answer says the outcome is unknown, not that nothing changed
+            body = assert_problem(timed_out, 503)
+            assert body["type"] == "/problems/store-timeout"
+            assert "unknown" in str(body["detail"]) and "nothing changed" not in str(body["detail"])
+            # And the paused command did run once Redis was back: the repeat finds it and queues nothing more
+            again = await http.post(url, json=message("c-paused"), headers=tenant.headers)
+            assert again.status_code == 202 and again.headers["idempotent-replayed"] == "true"
+            direct = Redis.from_url(server.url, decode_responses=True)
+            assert await direct.xlen(keys.session_commands(session_id)) == 2
+            await direct.aclose()
+    finally:
+        await close_redis()
+        server.stop()

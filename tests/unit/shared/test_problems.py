@@ -39,11 +39,16 @@ class StoreConnectionError(ConnectionError):
     """A foreign error without a public `detail`: its text may name hosts."""
 
 
+class StoreTimeoutError(TimeoutError):
+    """A foreign error after which the outcome is unknown: its problem type says so."""
+
+
 SHOP_ERROR = ProblemType(400, "shop-error", "Shop error")
 OUT_OF_STOCK = ProblemType(409, "out-of-stock", "Out of stock")
 DISCONTINUED = ProblemType(410, "discontinued", "Discontinued")
 WAREHOUSE_DOWN = ProblemType(503, "warehouse-down", "Warehouse unavailable")
 STORE_DOWN = ProblemType(503, "store-unavailable", "Data store unavailable")
+STORE_SLOW = ProblemType(503, "store-timeout", "Data store too slow", detail="the outcome is unknown: repeat it")
 
 
 def _extras(exc: Exception) -> Extras:
@@ -59,6 +64,7 @@ SHOP = ProblemMap(
         Discontinued: DISCONTINUED,
         WarehouseDown: WAREHOUSE_DOWN,
         StoreConnectionError: STORE_DOWN,
+        StoreTimeoutError: STORE_SLOW,
     },
     _extras,
 )
@@ -78,6 +84,7 @@ def shop_app() -> FastAPI:
         "backorder": Backorder("A-1 ships in a week"),
         "warehouse": WarehouseDown("the warehouse did not answer; post the order again"),
         "store": StoreConnectionError("Error 111 connecting to 10.0.3.7:6379"),
+        "slow-store": StoreTimeoutError("Timeout reading from 10.0.3.7:6379"),
         "bug": RuntimeError("secret internals"),
     }
 
@@ -143,6 +150,19 @@ async def test_a_backing_service_error_hides_its_text_and_sets_retry_after(shop:
     body = problem(response, 503)
     assert response.headers["retry-after"] == "5"
     assert body["detail"] == "data store unavailable; nothing changed, try again"
+    assert "10.0.3.7" not in response.text
+
+
+async def test_a_backing_service_timeout_says_the_outcome_is_unknown_instead_of_nothing_changed(
+    shop: httpx.AsyncClient,
+) -> None:
+    # When a mapped 5xx whose problem type carries its own detail is raised
+    response = await shop.get("/fail/slow-store")
+    # Then the caller reads that detail (not "nothing changed"), still without the host
+    body = problem(response, 503)
+    assert response.headers["retry-after"] == "5"
+    assert body["type"] == "/problems/store-timeout"
+    assert body["detail"] == "the outcome is unknown: repeat it"
     assert "10.0.3.7" not in response.text
 
 
