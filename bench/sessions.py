@@ -1,16 +1,28 @@
 """Sessions per worker on the simulator: memory per session (PSS) for both auth strategies, against the
-whatsapp-web.js model (one full Chromium per session), plus time to open and to restore a session.
+whatsapp-web.js model (one full Chromium per session), the CPU per idle session, plus time to open and to restore
+a session.
 
     .venv/bin/python bench/sessions.py [--sessions 50] [--baseline 10] [--step 10] [--baseline-step 2]
-                                       [--storage-kb 1024] [--timed 10] [--data-dir docs/bench-data]
+                                       [--weights light] [--storage-kb N] [--timed 10] [--idle-seconds 30]
+                                       [--data-dir docs/bench-data]
 
-Each linked page fills `--storage-kb` of IndexedDB (the simulator's model-storage database). Per strategy, the
+`--weights light,heavy` runs everything once per page weight (the simulator's PAGE_WEIGHTS: `heavy` holds
+~120 MiB of chats and messages in the JS heap, a 6,000-element chat list and 16 MiB of IndexedDB, calibrated to
+what WhatsApp Web tabs are reported to take; `light` is the simulator's old page). Each linked page fills the
+weight's IndexedDB (the simulator's model-storage database), or `--storage-kb` of it when given. Per strategy, the
 save (capture/archive, compress, store) and the restore (a fresh context or profile from the archive, before the
 page loads) are timed one session at a time for `--timed` sessions, and the archive sizes (raw, stored) and the
 memory once every session was restored on the second worker are reported.
 
 PSS is read from /proc/<pid>/smaps_rollup for every Chromium process under this one (shared pages counted
 once, split among the processes that map them); summed RSS would count shared pages once per process.
+
+CPU per idle session: once every session is ready and settled, the CPU of every Chromium process (and of
+Playwright's driver) over `--idle-seconds`, divided by the sessions; for the baseline, of its browsers.
+
+Data: docs/bench-data/sessions.json for a light-only run (the picture below is drawn from it), else
+sessions-<weights>.json. Archives are kept inline in Redis whatever their size (there is no S3 here; production
+puts archives over 512 KiB in S3, which does not change the browser's memory).
 
 For the memory curve (docs/img/memory-per-session.png, drawn by bench/plots.py from
 docs/bench-data/sessions.json), a second pass per strategy opens the sessions `--step` at a time and samples
@@ -30,13 +42,15 @@ from typing import Any
 
 import httpx
 
-from bench.common import LoadSampler, add_data_dir_argument, start_simulated_backends, write_data
-from session_workers.metrics import browser_pids, pss_kib
+from bench.common import LoadSampler, add_data_dir_argument, cmdline, cpu_seconds, start_simulated_backends, write_data
+from session_workers.metrics import browser_pids, descendants, pss_kib
 from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
 
 FULL_CHROMIUM = "/usr/lib/chromium/chromium"
 SETTLE_SECONDS = 5.0
+WEIGHT_DIGIT = {"light": 0, "heavy": 1}  # in the phone numbers, so each weight's pass links fresh accounts
+BENCH_STORAGE_KB = {"light": 1024}  # this bench's light pages keep 1 MiB of IndexedDB, as its earlier runs did
 
 
 def browser_pss_mib() -> float:
@@ -54,6 +68,31 @@ def memory_point(sessions: int, elapsed: float) -> dict[str, Any]:
     }
     print(f"  {point}", flush=True)
     return point
+
+
+async def idle_cpu(sessions: int, seconds: float) -> dict[str, Any]:
+    """CPU of the browsers (every Chromium process under this one) and of Playwright's driver over `seconds` of
+    idle, per session: ms of CPU per second = tenths of a percent of a core."""
+    pids = descendants(os.getpid())
+    browsers = set(browser_pids())
+    driver = {p for p in pids if "playwright" in cmdline(p) and p not in browsers}
+    before = {p: cpu_seconds(p) for p in pids}
+    started = time.monotonic()
+    await asyncio.sleep(seconds)
+    span = time.monotonic() - started
+    after = {p: cpu_seconds(p) for p in pids}
+    # a process gone in the window reads 0 after: left out rather than counted negative
+    used = {p: after[p] - before[p] for p in pids if after[p] >= before[p]}
+    chromium = sum(v for p, v in used.items() if p in browsers)
+    node = sum(v for p, v in used.items() if p in driver)
+    figures = {
+        "seconds": round(span, 1),
+        "chromium_ms_per_s_per_session": round(chromium / span / sessions * 1000, 3),
+        "driver_ms_per_s_per_session": round(node / span / sessions * 1000, 3),
+        "chromium_core_share": round(chromium / span, 4),
+    }
+    print(f"  idle CPU: {figures}", flush=True)
+    return figures
 
 
 async def no_browsers_left(within: float = 30.0) -> None:
@@ -84,7 +123,13 @@ async def scan_all(sim: SimulatorServer, stub: IngestStub, sids: list[str], phon
 
 
 async def run_strategy(
-    strategy: str, count: int, sim: SimulatorServer, stub: IngestStub, timed: int = 10
+    strategy: str,
+    count: int,
+    sim: SimulatorServer,
+    stub: IngestStub,
+    timed: int = 10,
+    weight: str = "light",
+    idle_seconds: float = 30.0,
 ) -> dict[str, Any]:
     from redis.asyncio import Redis
 
@@ -101,8 +146,9 @@ async def run_strategy(
     await redis.flushdb()
     worker = Worker(settings.model_copy(update={"worker_id": f"bench-{strategy}-1"}), health_port=None)
     await worker.start()
-    sids = [f"bench_{strategy}_{i:03d}" for i in range(count)]
-    phones = {sid: f"1555{strategy == 'profile':d}{i:06d}" for i, sid in enumerate(sids)}
+    # ids and phones unique per weight: the ingest stub and the simulator keep what earlier passes saw
+    sids = [f"bench_{weight}_{strategy}_{i:03d}" for i in range(count)]
+    phones = {sid: f"1555{WEIGHT_DIGIT[weight]}{strategy == 'profile':d}{i:05d}" for i, sid in enumerate(sids)}
     created: dict[str, float] = {}
     started = time.monotonic()
     for sid in sids:
@@ -122,6 +168,7 @@ async def run_strategy(
     await asyncio.sleep(SETTLE_SECONDS)
     pss = browser_pss_mib()
     processes = len(browser_pids())
+    idle = await idle_cpu(count, idle_seconds)
     archive = await time_save_and_restore(worker, redis, sids[:timed])
     # Restore: a graceful stop saves and hands back every session; a new worker restores them all
     await worker.stop()
@@ -163,7 +210,9 @@ async def run_strategy(
     first_seen = [r for r in restore_each if r != float("inf")]
     return {
         "strategy": strategy,
+        "weight": weight,
         "sessions": count,
+        "idle_cpu": idle,
         "pss_total_mib": pss,
         "pss_per_session_mib": pss / count,
         "browser_processes": processes,
@@ -185,6 +234,8 @@ async def time_save_and_restore(worker: Any, redis: Any, sids: list[str]) -> dic
     fresh context or profile (what a new owner does before the page loads), closed again."""
     from shared import redis_keys as keys
 
+    if not sids:
+        return {}
     saves, restores = [], []
     for sid in sids:
         session = worker.sessions[sid]
@@ -206,7 +257,7 @@ async def time_save_and_restore(worker: Any, redis: Any, sids: list[str]) -> dic
 
 
 async def run_ramp(
-    strategy: str, count: int, step: int, sim: SimulatorServer, stub: IngestStub
+    strategy: str, count: int, step: int, sim: SimulatorServer, stub: IngestStub, weight: str = "light"
 ) -> list[dict[str, Any]]:
     """Memory against the session count: one worker, sessions opened `step` at a time; after each step is
     ready (scanned, auth saved) and has settled, the PSS of every browser process."""
@@ -226,8 +277,8 @@ async def run_ramp(
     await no_browsers_left()
     worker = Worker(settings, health_port=None)
     await worker.start()
-    sids = [f"ramp_{strategy}_{i:03d}" for i in range(count)]
-    phones = {sid: f"1556{strategy == 'profile':d}{i:06d}" for i, sid in enumerate(sids)}
+    sids = [f"ramp_{weight}_{strategy}_{i:03d}" for i in range(count)]
+    phones = {sid: f"1556{WEIGHT_DIGIT[weight]}{strategy == 'profile':d}{i:05d}" for i, sid in enumerate(sids)}
     points = []
     started = time.monotonic()
     print(f"{strategy}: memory as sessions are added {step} at a time", flush=True)
@@ -253,7 +304,9 @@ async def run_ramp(
     return points
 
 
-async def run_baseline(count: int, step: int, sim: SimulatorServer) -> dict[str, Any]:
+async def run_baseline(
+    count: int, step: int, sim: SimulatorServer, weight: str = "light", idle_seconds: float = 30.0
+) -> dict[str, Any]:
     """The whatsapp-web.js model: one full Chromium (and profile) per session, opened one after the other;
     memory sampled every `step` sessions (the pauses for it are left out of the time to ready)."""
     import tempfile
@@ -274,8 +327,10 @@ async def run_baseline(count: int, step: int, sim: SimulatorServer) -> dict[str,
             await page.goto(sim.url)
             await page.wait_for_function("window.WPP && WPP.conn.getStreamData().mode === 'QR'")
             client = await page.evaluate("async () => (await WPP.conn.getAuthCode()).fullCode")
-            await http.post(sim.url + "control/scan", json={"qr": client, "phone": f"1555900{i:04d}"})
-            await page.wait_for_function("WPP.conn.isMainReady()")
+            phone = f"155590{WEIGHT_DIGIT[weight]}{i:04d}"
+            await http.post(sim.url + "control/scan", json={"qr": client, "phone": phone})
+            # MAIN (logged in and loaded), not isMainReady(): that latches on the first QR (wa-js 4.6.0)
+            await page.wait_for_function("WPP.conn.getStreamData().mode === 'MAIN'", timeout=120_000)
             contexts.append(context)
             if len(contexts) % step == 0 and len(contexts) < count:
                 pause = time.monotonic()
@@ -287,10 +342,13 @@ async def run_baseline(count: int, step: int, sim: SimulatorServer) -> dict[str,
         pss = browser_pss_mib()
         processes = len(browser_pids())
         points.append(memory_point(count, ready_all))
+        idle = await idle_cpu(count, idle_seconds)
         for context in contexts:
             await context.close()
     return {
         "strategy": "baseline (full Chromium per session)",
+        "weight": weight,
+        "idle_cpu": idle,
         "sessions": count,
         "pss_total_mib": pss,
         "pss_per_session_mib": pss / count,
@@ -305,90 +363,133 @@ async def main() -> None:
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--baseline", type=int, default=10)
     parser.add_argument("--strategies", default="context,profile")
+    parser.add_argument("--weights", default="light", help="page weights to run, e.g. light,heavy")
     parser.add_argument("--step", type=int, default=10, help="sessions added per step of the memory curve (0: none)")
     parser.add_argument("--baseline-step", type=int, default=2, help="baseline sessions between memory samples")
-    parser.add_argument("--storage-kb", type=int, default=1024, help="IndexedDB each linked page fills")
+    parser.add_argument(
+        "--storage-kb",
+        type=int,
+        default=None,
+        help="IndexedDB each linked page fills (default: light 1024, heavy its own)",
+    )
     parser.add_argument("--timed", type=int, default=10, help="sessions whose save and restore are timed one by one")
+    parser.add_argument("--idle-seconds", type=float, default=30.0, help="window of the CPU per idle session")
     add_data_dir_argument(parser)
     args = parser.parse_args()
+    weights = args.weights.split(",")
     load = LoadSampler().start()
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    backends = start_simulated_backends({"WAGW_AUTH_BACKUP_INTERVAL_SECONDS": "600"})
+    # No S3 here: every archive inline (a heavy page's are MiBs; production puts those over 512 KiB in S3)
+    backends = start_simulated_backends(
+        {"WAGW_AUTH_BACKUP_INTERVAL_SECONDS": "600", "WAGW_AUTH_INLINE_MAX_BYTES": str(256 << 20)}
+    )
     sim, stub = backends.sim, backends.stub
-    async with httpx.AsyncClient(timeout=10) as http:
-        (await http.post(sim.url + "control/page", json={"storage_kb": args.storage_kb})).raise_for_status()
-    results = []
-    curves: dict[str, list[dict[str, Any]]] = {}
+    results: list[dict[str, Any]] = []
+    baselines: dict[str, dict[str, Any]] = {}
+    curves: dict[tuple[str, str], list[dict[str, Any]]] = {}
     try:
-        for strategy in args.strategies.split(","):
-            results.append(await run_strategy(strategy, args.sessions, sim, stub, args.timed))
-            print(results[-1], flush=True)
-            if args.step:
-                curves[strategy] = await run_ramp(strategy, args.sessions, args.step, sim, stub)
-        print(f"baseline: memory every {args.baseline_step} sessions", flush=True)
-        baseline = await run_baseline(args.baseline, args.baseline_step, sim)
-        print({k: v for k, v in baseline.items() if k != "points"}, flush=True)
+        for weight in weights:
+            page = {"weight": weight, "storage_kb": args.storage_kb or BENCH_STORAGE_KB.get(weight)}
+            async with httpx.AsyncClient(timeout=10) as http:
+                response = await http.post(sim.url + "control/page", json={k: v for k, v in page.items() if v})
+                response.raise_for_status()
+                print(f"page weight {weight}: {response.json()}", flush=True)
+            for strategy in args.strategies.split(","):
+                results.append(
+                    await run_strategy(strategy, args.sessions, sim, stub, args.timed, weight, args.idle_seconds)
+                )
+                print(results[-1], flush=True)
+                if args.step:
+                    curves[(weight, strategy)] = await run_ramp(strategy, args.sessions, args.step, sim, stub, weight)
+            print(f"baseline ({weight}): memory every {args.baseline_step} sessions", flush=True)
+            baselines[weight] = await run_baseline(args.baseline, args.baseline_step, sim, weight, args.idle_seconds)
+            print({k: v for k, v in baselines[weight].items() if k != "points"}, flush=True)
     finally:
         backends.stop()
         load.stop()
-    base = baseline["pss_per_session_mib"]
     targets = {"context": 35.0, "profile": 100.0}
     ratios = {"context": 0.2, "profile": 0.5}
     print()
-    print(f"{'model':40} {'sessions':>8} {'PSS total MiB':>14} {'MiB/session':>12} {'x baseline':>10} {'target':>22}")
+    print(
+        f"{'model':40} {'weight':>6} {'sessions':>8} {'PSS total MiB':>14} {'MiB/session':>12} {'x baseline':>10} "
+        f"{'idle CPU ms/s':>13} {'target (light)':>22}"
+    )
     for row in results:
+        base = baselines[row["weight"]]["pss_per_session_mib"]
         target = f"<= {targets[row['strategy']]:.0f} MiB, <= {ratios[row['strategy']]}x"
         ratio = row["pss_per_session_mib"] / base
         ok = row["pss_per_session_mib"] <= targets[row["strategy"]] and ratio <= ratios[row["strategy"]]
         print(
-            f"{row['strategy']:40} {row['sessions']:>8} {row['pss_total_mib']:>14.0f} "
-            f"{row['pss_per_session_mib']:>12.1f} {ratio:>10.2f} {target:>18} {'OK' if ok else 'MISS'}"
+            f"{row['strategy']:40} {row['weight']:>6} {row['sessions']:>8} {row['pss_total_mib']:>14.0f} "
+            f"{row['pss_per_session_mib']:>12.1f} {ratio:>10.2f} "
+            f"{row['idle_cpu']['chromium_ms_per_s_per_session']:>13.2f} {target:>18} {'OK' if ok else 'MISS'}"
         )
-    print(
-        f"{baseline['strategy']:40} {baseline['sessions']:>8} {baseline['pss_total_mib']:>14.0f} "
-        f"{base:>12.1f} {1.0:>10.2f}"
-    )
+    for weight, baseline in baselines.items():
+        print(
+            f"{baseline['strategy']:40} {weight:>6} {baseline['sessions']:>8} {baseline['pss_total_mib']:>14.0f} "
+            f"{baseline['pss_per_session_mib']:>12.1f} {1.0:>10.2f} "
+            f"{baseline['idle_cpu']['chromium_ms_per_s_per_session']:>13.2f}"
+        )
     print()
     for row in results:
+        base = baselines[row["weight"]]["pss_per_session_mib"]
+        name = f"{row['strategy']} ({row['weight']})"
         print(
-            f"{row['strategy']}: all {row['sessions']} QR shown in {row['open_all_s']:.1f} s "
+            f"{name}: all {row['sessions']} QR shown in {row['open_all_s']:.1f} s "
             f"(median open {row['open_median_s']:.2f} s), all ready in {row['ready_all_s']:.1f} s; "
             f"restore of all: {row['restore_all_s']:.1f} s, ready without QR: {row['restored_without_qr']}/"
             f"{row['sessions']}, median to ready {row['restore_ready_median_s']}, "
             f"median to first event {row['restore_first_event_median_s']}"
         )
+        if "save_median_s" in row:
+            print(
+                f"{name}: archive {row['archive_raw_kib']:.0f} KiB raw, {row['archive_stored_kib']:.0f} KiB "
+                f"stored (median); save {row['save_median_s'] * 1000:.0f} ms, restore before the page loads "
+                f"{row['restore_open_median_s'] * 1000:.0f} ms per session (median of {args.timed}, one at a time)"
+            )
         print(
-            f"{row['strategy']}: archive {row['archive_raw_kib']:.0f} KiB raw, {row['archive_stored_kib']:.0f} KiB "
-            f"stored (median); save {row['save_median_s'] * 1000:.0f} ms, restore before the page loads "
-            f"{row['restore_open_median_s'] * 1000:.0f} ms per session (median of {args.timed}, one at a time); "
-            f"after restoring all: {row['pss_restored_per_session_mib']:.1f} MiB per session "
-            f"({row['pss_restored_per_session_mib'] / base:.2f}x baseline)"
+            f"{name}: after restoring all: {row['pss_restored_per_session_mib']:.1f} MiB per session "
+            f"({row['pss_restored_per_session_mib'] / base:.2f}x baseline); idle: Chromium "
+            f"{row['idle_cpu']['chromium_ms_per_s_per_session']:.2f} ms CPU per s per session, Playwright's driver "
+            f"{row['idle_cpu']['driver_ms_per_s_per_session']:.2f}"
         )
     if curves:
         print()
         print("PSS per session (MiB) as sessions are added:")
-        for name, points in [*curves.items(), ("baseline", baseline["points"])]:
-            print(f"  {name:10} " + ", ".join(f"{p['sessions']}: {p['pss_per_session_mib']:.1f}" for p in points))
+        series = [(f"{s} ({w})", p) for (w, s), p in curves.items()]
+        series += [(f"baseline ({w})", b["points"]) for w, b in baselines.items()]
+        for name, points in series:
+            print(f"  {name:18} " + ", ".join(f"{p['sessions']}: {p['pss_per_session_mib']:.1f}" for p in points))
     print(load.summary())
     write_data(
         args.data_dir,
-        "sessions",
+        "sessions" if weights == ["light"] else "sessions-" + "-".join(weights),
         {
             "bench": "sessions",
             "run": load.run_info(),
             "settle_seconds": SETTLE_SECONDS,
+            "weights": weights,
             "targets": {s: {"mib_per_session": targets[s], "x_baseline": ratios[s]} for s in targets},
             "models": [
                 *(
-                    {"model": row["strategy"], "all_at_once": row, "points": curves.get(row["strategy"], [])}
+                    {
+                        "model": row["strategy"] if weights == ["light"] else f"{row['strategy']} ({row['weight']})",
+                        "weight": row["weight"],
+                        "all_at_once": row,
+                        "points": curves.get((row["weight"], row["strategy"]), []),
+                    }
                     for row in results
                 ),
-                {
-                    "model": "baseline",
-                    "all_at_once": {k: v for k, v in baseline.items() if k != "points"},
-                    "points": baseline["points"],
-                },
+                *(
+                    {
+                        "model": "baseline" if weights == ["light"] else f"baseline ({weight})",
+                        "weight": weight,
+                        "all_at_once": {k: v for k, v in baseline.items() if k != "points"},
+                        "points": baseline["points"],
+                    }
+                    for weight, baseline in baselines.items()
+                ),
             ],
         },
     )

@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
@@ -163,6 +163,8 @@ class PageConfig:
     storage_kb: int = (
         256  # the model-storage database a linked page fills (benchmarks set 1024: a real account keeps MBs)
     )
+    heap_mb: int = 0  # the chats and messages a logged-in page holds in its JS heap (WhatsApp Web's collections)
+    dom_nodes: int = 0  # elements of the rendered chat list
 
     def script(self) -> str:
         return (
@@ -175,10 +177,22 @@ class PageConfig:
                     "syncMs": self.sync_ms,
                     "waVersion": self.wa_version,
                     "storageKb": self.storage_kb,
+                    "heapMb": self.heap_mb,
+                    "domNodes": self.dom_nodes,
                 }
             )
             + ";"
         )
+
+
+# What a page weighs once logged in: `light` is the simulator as it always was (a few KiB of models, 256 KiB of
+# IndexedDB); `heavy` is calibrated to what a WhatsApp Web tab is reported to take (about 300-400 MB for a
+# Chromium per session: docs/benchmarks.md, Sessions, "Page weight"): a store of thousands of chats and ~250,000
+# messages in the JS heap, a rendered chat list, and 16 MiB of model-storage in IndexedDB.
+PAGE_WEIGHTS: dict[str, dict[str, int]] = {
+    "light": {"heap_mb": 0, "dom_nodes": 0, "storage_kb": 256},
+    "heavy": {"heap_mb": 120, "dom_nodes": 6000, "storage_kb": 16384},
+}
 
 
 class SimulatorState:
@@ -537,6 +551,9 @@ class PageConfigBody(BaseModel):
     decrypt_ms: int | None = Field(default=None, ge=0)
     sync_ms: int | None = Field(default=None, ge=0)
     storage_kb: int | None = Field(default=None, ge=0, le=65536)
+    heap_mb: int | None = Field(default=None, ge=0, le=2048)
+    dom_nodes: int | None = Field(default=None, ge=0, le=200_000)
+    weight: Literal["light", "heavy"] | None = None  # a preset of the three above; explicit values win
 
 
 class LinkCodeExpireBody(BaseModel):
@@ -1004,8 +1021,10 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
 
     @app.post("/control/page")
     async def control_page(body: PageConfigBody) -> dict[str, Any]:
-        """Change what pages loaded from now on are told (e.g. a WhatsApp build wa-js cannot hook)."""
-        for name, value in body.model_dump(exclude_none=True).items():
+        """Change what pages loaded from now on are told (e.g. a WhatsApp build wa-js cannot hook, a page weight)."""
+        values = body.model_dump(exclude_none=True)
+        preset = PAGE_WEIGHTS[values.pop("weight")] if "weight" in values else {}
+        for name, value in {**preset, **values}.items():
             setattr(sim.page, name, value)
         return sim.page.__dict__
 

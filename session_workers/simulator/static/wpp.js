@@ -273,6 +273,65 @@
     } finally { db.close(); }
   }
 
+  // Page weight (config.heapMb, config.domNodes; the server's PAGE_WEIGHTS): once logged in, WhatsApp Web holds
+  // its chats and messages as models in the JS heap (its Collections) and renders the chat list. This adds that
+  // bulk and nothing else: the models are in a closure no wa-js name reaches, and the list is its own element,
+  // so every WPP function and event behaves exactly as on a light page; only the time to MAIN grows (the build
+  // runs while the page is SYNCING, as WhatsApp Web loads its store). Dropped on logout (WhatsApp Web reloads).
+  const MODEL_HEAP_BYTES = 375; // V8 heap per message model below (test_page_weight.py checks the total)
+  let models = null;
+  function loadModels(seed) {
+    const heapMb = config.heapMb || 0, domNodes = config.domNodes || 0;
+    if (!heapMb && !domNodes) return;
+    const words = WORDS.split(' ');
+    const noise = seededBytes(seed, 4096);
+    const count = Math.round((heapMb * 1048576) / MODEL_HEAP_BYTES);
+    const chatCount = Math.max(Math.ceil(domNodes / 5), Math.min(5000, Math.ceil(count / 100)), 1);
+    const chats = [];
+    for (let c = 0; c < chatCount; c++) {
+      const id = '1555' + String(2000000 + c) + '@c.us';
+      chats.push({ id, name: words[noise[c % 4096] % words.length] + ' ' + c, unreadCount: noise[c % 4096] % 4, t: 1700000000 + c, archive: false, pin: 0, muteExpiration: 0, msgs: [] });
+    }
+    for (let n = 0; n < count; n++) {
+      const r = noise[n % 4096], chat = chats[n % chatCount];
+      // Strings built per message (not shared literals), as messages decoded from the wire are.
+      const body = words[r % words.length] + ' ' + words[noise[(n * 7) % 4096] % words.length] + ' ' + n.toString(36) + ' ' + words[noise[(n * 13) % 4096] % words.length];
+      chat.msgs.push({
+        id: 'false_' + chat.id + '_3A' + n.toString(16).toUpperCase().padStart(18, '0'), body, type: 'chat',
+        t: 1700000000 + n, ack: r % 4, from: chat.id, notifyName: chat.name, isNewMsg: false, star: false,
+        isForwarded: false, mentionedJidList: [],
+      });
+    }
+    models = { chats };
+    if (!domNodes) return;
+    // The chat list: five elements a row (row, name, time, last message, unread badge).
+    const list = document.createElement('div');
+    list.id = 'chat-list';
+    const rows = document.createDocumentFragment();
+    for (let c = 0, made = 1; made < domNodes; c++, made += 5) {
+      const chat = chats[c % chatCount];
+      const row = document.createElement('div');
+      row.className = 'chat';
+      const name = document.createElement('span');
+      name.textContent = chat.name;
+      const time = document.createElement('span');
+      time.textContent = new Date(chat.t * 1000).toISOString().slice(11, 16);
+      const last = document.createElement('div');
+      last.textContent = chat.msgs.length ? chat.msgs[chat.msgs.length - 1].body : '';
+      const badge = document.createElement('span');
+      badge.textContent = String(chat.unreadCount);
+      row.append(name, time, last, badge);
+      rows.append(row);
+    }
+    list.append(rows);
+    (document.getElementById('app') || document.body).append(list);
+  }
+  function unloadModels() {
+    models = null;
+    const list = document.getElementById('chat-list');
+    if (list) list.remove();
+  }
+
   function b64bytes(text) {
     return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
   }
@@ -343,6 +402,7 @@
     setMode('SYNCING');
     setTimeout(() => {
       if (!state.authenticated) return;
+      if (!models) loadModels(deviceId);
       if (state.mode === 'SYNCING') setMode(account.offline ? 'OFFLINE' : 'MAIN');
       WPP.isFullReady = true;
     }, config.syncMs == null ? 50 : config.syncMs);
@@ -353,6 +413,7 @@
     state.phone = null;
     state.lid = null;
     state.deviceId = null;
+    unloadModels();
     await clearAuth();
     fire('conn.logout_reason', reason);
     fire('conn.logout');
