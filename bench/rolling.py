@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -81,12 +82,15 @@ class WorkerProcess:
     process: subprocess.Popen[bytes]
 
     @classmethod
-    def start(cls, worker_id: str, logdir: Path) -> WorkerProcess:
+    def start(
+        cls, worker_id: str, logdir: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> WorkerProcess:
         port = free_port()
-        log = (logdir / f"{worker_id}.log").open("wb")
+        log = (logdir / f"{worker_id}.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "session_workers", "--worker-id", worker_id, "--health-port", str(port)],
-            env=os.environ.copy(),
+            env=env if env is not None else os.environ.copy(),
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, as a container
@@ -204,25 +208,42 @@ async def link_sessions(redis: Redis, http: httpx.AsyncClient, sim_url: str, stu
     return sessions
 
 
+async def owners(redis: Redis, sessions: list[str]) -> list[str | None]:
+    """Each session's owner, in one round trip (a thousand sessions are polled every 100 ms)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for sid in sessions:
+            pipe.hget(keys.session(sid), "owner")
+        return list(await pipe.execute())
+
+
 async def roll(
-    redis: Redis, http: httpx.AsyncClient, workers: list[WorkerProcess], how: str, logdir: Path, sessions: list[str]
+    redis: Redis,
+    http: httpx.AsyncClient,
+    workers: list[WorkerProcess],
+    how: str,
+    logdir: Path,
+    sessions: list[str],
+    start: Callable[[int, WorkerProcess], WorkerProcess] | None = None,
+    exited: Callable[[WorkerProcess], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Replace each worker in turn: start the new one, wait until it is ready, stop the old one, wait until every
-    session is owned again. Returns what happened at each step."""
+    """Replace each worker in turn: start the new one (`start(index, old)`, by default `worker-<index>-new` here),
+    wait until it is ready, stop the old one (then `exited(old)`), wait until every session is owned again.
+    Returns what happened at each step."""
     steps = []
     for index, old in enumerate(list(workers)):
-        new = WorkerProcess.start(f"worker-{index}-new", logdir)
+        new = start(index, old) if start else WorkerProcess.start(f"worker-{index}-new", logdir)
         workers.append(new)
         await wait(lambda new=new: new.ready(http), 90, f"{new.worker_id} ready")
-        held = [s for s in sessions if await redis.hget(keys.session(s), "owner") == old.worker_id]
+        held = [s for s, owner in zip(sessions, await owners(redis, sessions), strict=True) if owner == old.worker_id]
         stopped_at = time.time()
         old.stop(how)
         await asyncio.to_thread(old.process.wait, 150)
         exited_at = time.time()
+        if exited:
+            exited(old)
 
         async def all_owned(gone: str = old.worker_id) -> bool:
-            owners = await asyncio.gather(*[redis.hget(keys.session(s), "owner") for s in sessions])
-            return all(owner and owner != gone for owner in owners)
+            return all(owner and owner != gone for owner in await owners(redis, sessions))
 
         with contextlib.suppress(RuntimeError):  # a shortfall shows in the figures
             await wait(all_owned, 60, "every session owned by a live worker")

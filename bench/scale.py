@@ -8,12 +8,18 @@ deliver handler fed real SQS batches (threads of this process), the cleanup sche
 
 At 100, 250, 500 and 1,000 sessions: Redis commands/s, CPU and memory per session and worker CPU per session when
 idle; then 1,000 and 10,000 messages a minute (half inbound from contacts, half sends through the command streams)
-with the CPU per message of ingest, deliver, the workers and Redis. At 1,000: one worker SIGKILLed (its sessions
-ready elsewhere, nothing lost or sent twice), then a claim storm (every worker stopped, 20 fresh ones claim all
-1,000). Prints a table, writes docs/bench-data/scale.json and docs/img/scale.png.
+with the CPU per message of ingest, deliver, the workers and Redis. At 1,000: a rolling deploy of every worker
+(each replaced in turn as ECS does it, a fresh one ready then the old one SIGTERMed: bench/rolling.py's `roll`;
+no session may go more than 10 s without a live page, measured from the stand-ins' page log), one worker
+SIGKILLed (its sessions ready elsewhere, nothing lost or sent twice), then a claim storm (every worker stopped,
+20 fresh ones claim all 1,000). Prints a table, writes docs/bench-data/scale.json and docs/img/scale.png.
 
 Run: flock /tmp/wagw-bench.lock .venv/bin/python bench/scale.py [--workers 20] [--steps 100,250,500,1000]
+                                                                [--phases steps,rolling,failover,storm]
      .venv/bin/python bench/scale.py --plot-only   (redraw the picture from the data file)
+
+`--phases` runs only some of them (the sessions are still grown to the last step first, without the idle and
+traffic windows when `steps` is left out); a partial run writes scale-<phases>.json and draws nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +32,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -42,19 +47,28 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from bench.common import LoadSampler, add_data_dir_argument, write_data
+from bench.rolling import TARGET_UNDRIVEN_SECONDS, WorkerProcess, occurred, roll, spread
 from shared import redis_keys as keys
 from shared.commands import SendTextCommand, enqueue_command
 from shared.settings import default_throttle_limits
 from shared.store.records import SessionRecord
 from shared.store.sessions import create_session
-from wagw_local.services import REPO_ROOT, free_port
+from wagw_local.services import REPO_ROOT
 from wagw_local.system import LocalSystem, Ports, SystemOptions
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 IMG_PATH = REPO_ROOT / "docs" / "img" / "scale.png"
 CONTACT = "6289911112222"
 SEND_NUMBERS = itertools.count()
-TARGETS = {"redis_core_share": 0.25, "redis_bytes": 1 << 30, "flatness": 0.20, "failover_s": 20.0, "storm_s": 60.0}
+TARGETS = {
+    "redis_core_share": 0.25,
+    "redis_bytes": 1 << 30,
+    "flatness": 0.20,
+    "failover_s": 20.0,
+    "storm_s": 60.0,
+    "rolling_undriven_s": TARGET_UNDRIVEN_SECONDS,
+}
+PHASES = ("steps", "rolling", "failover", "storm")
 
 
 # CPU and Redis figures --------------------------------------------------------------------------------
@@ -135,19 +149,25 @@ class Fleet:
     workdir: Path
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def spawn(self, wid: str) -> WorkerProcess:
+        """One more worker process in the fleet (not waited for)."""
+        worker = WorkerProcess.start(wid, self.workdir, env=self.env, cwd=REPO_ROOT)
+        self.processes[wid] = worker.process
+        self.ports[wid] = worker.port
+        self.meter.worker_pids[wid] = worker.process.pid
+        return worker
+
+    def forget(self, wid: str) -> None:
+        self.processes.pop(wid, None)
+        self.ports.pop(wid, None)
+        self.meter.worker_pids.pop(wid, None)
 
     def start(self, worker_ids: list[str]) -> None:
-        ports = {wid: free_port() for wid in worker_ids}
-        for wid, port in ports.items():
-            log = (self.workdir / f"{wid}.log").open("ab")
-            command = [sys.executable, "-m", "session_workers", "--worker-id", wid, "--health-port", str(port)]
-            process = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-            self.processes[wid] = process
-            self.meter.worker_pids[wid] = process.pid
+        ports = [self.spawn(wid).port for wid in worker_ids]
         deadline = time.monotonic() + 180
-        for port in ports.values():
+        for port in ports:
             while time.monotonic() < deadline:
                 with contextlib.suppress(httpx.HTTPError):
                     if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
@@ -157,10 +177,10 @@ class Fleet:
                 raise RuntimeError(f"workers not ready within 180 s (logs in {self.workdir})")
 
     def kill(self, wid: str) -> None:
-        process = self.processes.pop(wid)
+        process = self.processes[wid]
         process.kill()
         process.wait(10)
-        self.meter.worker_pids.pop(wid, None)
+        self.forget(wid)
 
     def stop_all(self) -> None:
         for process in self.processes.values():
@@ -171,6 +191,7 @@ class Fleet:
             except subprocess.TimeoutExpired:
                 process.kill()
         self.processes.clear()
+        self.ports.clear()
         self.meter.worker_pids.clear()
 
 
@@ -189,8 +210,33 @@ def phone_log(standin_dir: Path) -> tuple[Counter[str], Counter[str]]:
             if not line:
                 continue
             record = json.loads(line)
-            (inbound if record["kind"] == "in" else outbound)[record["value"]] += 1
+            if record["kind"] in ("in", "out"):
+                (inbound if record["kind"] == "in" else outbound)[record["value"]] += 1
     return inbound, outbound
+
+
+def undriven_gaps(standin_dir: Path, until: float) -> dict[str, list[tuple[float, float]]]:
+    """Per session, (start, end) of each stretch with no open page in any worker process (the stand-ins log each
+    page's opening and closing); a stretch still open at `until` ends there."""
+    changes: dict[str, list[tuple[float, bool]]] = {}
+    for path in standin_dir.glob("phone-*.jsonl"):
+        for line in path.read_text().splitlines():
+            if line and '"kind": "page"' in line:
+                record = json.loads(line)
+                changes.setdefault(record["value"], []).append((record["at"], record["open"]))
+    gaps: dict[str, list[tuple[float, float]]] = {}
+    for sid, events in changes.items():
+        live, since = 0, None
+        for at, opened in sorted(events):
+            live += 1 if opened else -1
+            if live == 0 and since is None:
+                since = at
+            elif live > 0 and since is not None:
+                gaps.setdefault(sid, []).append((since, at))
+                since = None
+        if since is not None:
+            gaps.setdefault(sid, []).append((since, until))
+    return gaps
 
 
 def received(system: LocalSystem, event_type: str) -> list[dict[str, Any]]:
@@ -362,6 +408,122 @@ async def grow(redis: Redis, system: LocalSystem, workspace_id: str, ids: list[s
     return time.monotonic() - started
 
 
+async def rolling_deploy(
+    system: LocalSystem, fleet: Fleet, redis: Redis, standin_dir: Path, sessions: list[str], per_minute: float
+) -> dict[str, Any]:
+    """Every worker replaced in turn while messages flow (bench/rolling.py's `roll`: a fresh worker started and
+    ready, then the old one SIGTERMed, which hands its sessions over, then every session owned again)."""
+    got_out = {e["data"]["client_message_id"] for e in received(system, "message.sent")}
+    got_in = {e["data"]["body"] for e in received(system, "message.received")}
+    inbound_before, keys_before = phone_log(standin_dir)
+    traffic = Traffic(redis, sessions, per_minute / 2)
+    control(standin_dir, per_minute / 2 / len(sessions))
+    sender = asyncio.create_task(traffic.run())
+    await asyncio.sleep(5)
+    began = time.time()
+    old = [WorkerProcess(wid, fleet.ports[wid], fleet.processes[wid]) for wid in sorted(fleet.processes)]
+    async with httpx.AsyncClient(timeout=5) as http:
+        steps = await roll(
+            redis,
+            http,
+            old,
+            "term",
+            fleet.workdir,
+            sessions,
+            start=lambda _, worker: fleet.spawn(f"{worker.worker_id}-r"),
+            exited=lambda worker: fleet.forget(worker.worker_id),
+        )
+    ended = time.time()
+    await asyncio.sleep(5)
+    control(standin_dir, 0)
+    traffic.stop.set()
+    await sender
+    outcome = await traffic_outcome(system, standin_dir, traffic, got_out, got_in, inbound_before, keys_before)
+    await asyncio.sleep(1.5)  # the last page events are in the logs
+    gaps = {
+        sid: [(a, b) for a, b in found if b > began]
+        for sid, found in undriven_gaps(standin_dir, time.time()).items()
+        if sid in set(sessions)
+    }
+    longest = [max([b - a for a, b in gaps.get(sid, [])] or [0.0]) for sid in sessions]
+    handed = [sid for step in steps for sid in step["held"]]
+    readies: dict[str, list[float]] = {}
+    for event in system.receiver_state.of_type("session.status"):
+        if event.body["data"].get("status") == "ready":
+            readies.setdefault(event.body["session_id"], []).append(occurred(event.body))
+    stop_to_ready = [
+        min([t for t in readies.get(sid, []) if t > step["stopped_at"]] or [float("inf")]) - step["stopped_at"]
+        for step in steps
+        for sid in step["held"]
+    ]
+    loads = {wid: int(await redis.scard(keys.worker_sessions(wid))) for wid in fleet.processes}  # type: ignore[misc]
+    return {
+        "workers_replaced": len(steps),
+        "seconds": round(ended - began, 1),
+        "sessions_handed_over": len(handed),
+        "undriven_longest_s": {k: round(v, 2) for k, v in spread(longest).items()},
+        "sessions_undriven_over_target": sum(1 for v in longest if v > TARGET_UNDRIVEN_SECONDS),
+        "stop_to_ready_s": {k: round(v, 2) for k, v in spread(stop_to_ready).items()},
+        "exit_after_sigterm_s": spread([step["exited_at"] - step["stopped_at"] for step in steps]),
+        "steps": [
+            {
+                "worker": step["worker"],
+                "held": len(step["held"]),
+                "exit_s": round(step["exited_at"] - step["stopped_at"], 1),
+            }
+            for step in steps
+        ],
+        **outcome,
+        "loads_after": loads,
+    }
+
+
+async def traffic_outcome(
+    system: LocalSystem,
+    standin_dir: Path,
+    traffic: Traffic,
+    got_out: set[str],
+    got_in: set[str],
+    inbound_before: Counter[str],
+    keys_before: Counter[str],
+) -> dict[str, Any]:
+    """After a disturbance: every send reported once, every inbound message delivered once, nothing sent twice."""
+    sends = set(traffic.sends)
+    inbound = set(phone_log(standin_dir)[0] - inbound_before)
+
+    async def all_arrived() -> bool:
+        clients = {e["data"]["client_message_id"] for e in received(system, "message.sent")} - got_out
+        bodies = {e["data"]["body"] for e in received(system, "message.received")} - got_in
+        return sends <= clients and inbound <= bodies
+
+    with contextlib.suppress(RuntimeError):
+        await wait_until(all_arrived, 120, "every send reported and every inbound message delivered")
+    # A webhook retried is the same event (same id): what counts as twice is two events for one message
+    bodies = Counter(
+        body
+        for body, _ in {(e["data"]["body"], e["id"]) for e in received(system, "message.received")}
+        if body in inbound
+    )
+    clients = Counter(
+        client
+        for client, _ in {(e["data"]["client_message_id"], e["id"]) for e in received(system, "message.sent")}
+        if client in sends
+    )
+    _, keys_after = phone_log(standin_dir)
+    new_keys = keys_after - keys_before
+    return {
+        "sends": len(sends),
+        "sends_reported": len(clients),
+        "sends_lost": len(sends - set(clients)),
+        "sends_reported_twice": sum(1 for c in clients.values() if c > 1),
+        "whatsapp_got_twice": sum(1 for c in new_keys.values() if c > 1),
+        "whatsapp_sends": len(new_keys),
+        "inbound": len(inbound),
+        "inbound_lost": len(inbound - set(bodies)),
+        "inbound_delivered_twice": sum(1 for c in bodies.values() if c > 1),
+    }
+
+
 async def failover(
     system: LocalSystem, fleet: Fleet, redis: Redis, standin_dir: Path, sessions: list[str], per_minute: float
 ) -> dict[str, Any]:
@@ -385,30 +547,7 @@ async def failover(
     control(standin_dir, 0)
     traffic.stop.set()
     await sender
-    sends = set(traffic.sends)
-
-    inbound = set(phone_log(standin_dir)[0] - inbound_before)
-
-    async def all_arrived() -> bool:
-        clients = {e["data"]["client_message_id"] for e in received(system, "message.sent")} - got_out
-        bodies = {e["data"]["body"] for e in received(system, "message.received")} - got_in
-        return sends <= clients and inbound <= bodies
-
-    with contextlib.suppress(RuntimeError):
-        await wait_until(all_arrived, 120, "every send reported and every inbound message delivered")
-    # A webhook retried is the same event (same id): what counts as twice is two events for one message
-    bodies = Counter(
-        body
-        for body, _ in {(e["data"]["body"], e["id"]) for e in received(system, "message.received")}
-        if body in inbound
-    )
-    clients = Counter(
-        client
-        for client, _ in {(e["data"]["client_message_id"], e["id"]) for e in received(system, "message.sent")}
-        if client in sends
-    )
-    _, keys_after = phone_log(standin_dir)
-    new_keys = keys_after - keys_before
+    outcome = await traffic_outcome(system, standin_dir, traffic, got_out, got_in, inbound_before, keys_before)
     ready = ready_after(system, killed_at)
     times = sorted(ready[s] - killed_at for s in owned)
     loads = {wid: int(await redis.scard(keys.worker_sessions(wid))) for wid in fleet.processes}  # type: ignore[misc]
@@ -419,15 +558,7 @@ async def failover(
         "first_ready_s": round(times[0], 1),
         "median_ready_s": round(times[len(times) // 2], 1),
         "wait_observed_s": round(ready_s, 1),
-        "sends": len(sends),
-        "sends_reported": len(clients),
-        "sends_lost": len(sends - set(clients)),
-        "sends_reported_twice": sum(1 for c in clients.values() if c > 1),
-        "whatsapp_got_twice": sum(1 for c in new_keys.values() if c > 1),
-        "whatsapp_sends": len(new_keys),
-        "inbound": len(inbound),
-        "inbound_lost": len(inbound - set(bodies)),
-        "inbound_delivered_twice": sum(1 for c in bodies.values() if c > 1),
+        **outcome,
         "loads_after": loads,
     }
 
@@ -579,7 +710,11 @@ async def run(args: argparse.Namespace, system: LocalSystem, workdir: Path, resu
     steps: list[dict[str, Any]] = []
     result["baseline_no_sessions"] = baseline
     result["steps"] = steps
-    for total in args.steps:
+    if "steps" not in args.phases:
+        grow_s = await grow(redis, system, demo.workspace_id, sessions, args.steps[-1])
+        print(f"{len(sessions)} sessions ready in {grow_s:.1f} s", flush=True)
+        await asyncio.sleep(args.settle_seconds)
+    for total in args.steps if "steps" in args.phases else []:
         grow_s = await grow(redis, system, demo.workspace_id, sessions, total)
         await asyncio.sleep(args.settle_seconds)
         idle = await idle_window(meter, total, args.idle_seconds)
@@ -590,10 +725,15 @@ async def run(args: argparse.Namespace, system: LocalSystem, workdir: Path, resu
         step = {"sessions": total, "grow_s": round(grow_s, 1), "idle": idle, "flows": flows}
         steps.append(step)
         print_step(step, flush=True)
-    result["failover"] = await attempt(failover(system, fleet, redis, standin_dir, sessions, args.rates[0]))
-    print("failover:", json.dumps(result["failover"]), flush=True)
-    result["claim_storm"] = await attempt(claim_storm(system, fleet, redis, sessions, args.workers))
-    print("claim storm:", json.dumps(result["claim_storm"]), flush=True)
+    if "rolling" in args.phases:
+        result["rolling"] = await attempt(rolling_deploy(system, fleet, redis, standin_dir, sessions, args.rates[0]))
+        print("rolling deploy:", json.dumps(result["rolling"]), flush=True)
+    if "failover" in args.phases:
+        result["failover"] = await attempt(failover(system, fleet, redis, standin_dir, sessions, args.rates[0]))
+        print("failover:", json.dumps(result["failover"]), flush=True)
+    if "storm" in args.phases:
+        result["claim_storm"] = await attempt(claim_storm(system, fleet, redis, sessions, args.workers))
+        print("claim storm:", json.dumps(result["claim_storm"]), flush=True)
     await asyncio.to_thread(fleet.stop_all)
     await redis.aclose()
 
@@ -621,10 +761,19 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument("--settle-seconds", type=float, default=5.0)
     parser.add_argument("--flow-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--phases",
+        type=lambda s: [p for p in s.split(",") if p],
+        default=list(PHASES),
+        help=f"which to run, in this order: {','.join(PHASES)}",
+    )
     parser.add_argument("--plot-only", action="store_true")
     parser.add_argument("--img", type=Path, default=IMG_PATH, help="where to draw the picture")
     add_data_dir_argument(parser)
     args = parser.parse_args()
+    unknown = set(args.phases) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phases: {', '.join(sorted(unknown))} (known: {', '.join(PHASES)})")
     if args.plot_only:
         print(plot(json.loads((args.data_dir / "scale.json").read_text()), args.img))
         return
@@ -639,9 +788,10 @@ def main() -> None:
         system.stop()
         sampler.stop()
         print(sampler.summary())
-        data = {"run": sampler.run_info(), "targets": TARGETS, **result}
-        write_data(args.data_dir, "scale", data)
-        if result.get("steps"):
+        data = {"run": sampler.run_info(), "targets": TARGETS, "phases": args.phases, **result}
+        whole = set(args.phases) == set(PHASES)
+        write_data(args.data_dir, "scale" if whole else "scale-" + "-".join(args.phases), data)
+        if whole and result.get("steps"):
             print(plot(data, args.img))
 
 

@@ -10,7 +10,8 @@ The "phone side" lives in files under `WAGW_STANDIN_DIR`, shared by every worker
 - `control.json` (read every second): `{"inbound_per_minute": <per session>, "acks": <bool>}`: contacts write to
   every attached page at that rate; with `acks`, each send is followed by a delivery receipt (ack 2).
 - `phone-<pid>.jsonl` (written as it happens): what "WhatsApp" saw: every inbound message handed to a page (`in`,
-  its body) and every message a page sent (`out`, its key): the benchmark counts losses and duplicates from these.
+  its body) and every message a page sent (`out`, its key): the benchmark counts losses and duplicates from these;
+  and each page opened and closed (`page`, the session id, `open`, `at`): when a session had no live page.
   A send retried by a new owner asks WhatsApp whether the key went out already (`find_message` reads every
   process's log), as the real driver does with `WPP.chat.getMessageById`.
 """
@@ -96,6 +97,11 @@ class PhoneLog:
         with self.path.open("a") as out:
             out.write(json.dumps({"kind": kind, "value": value}) + "\n")
 
+    def page(self, session_id: str, opened: bool) -> None:
+        """A page logged in (opened) or gone (closed), with the wall time: the benchmark's undriven gaps."""
+        with self.path.open("a") as out:
+            out.write(json.dumps({"kind": "page", "value": session_id, "open": opened, "at": time.time()}) + "\n")
+
     def was_sent(self, key: str) -> bool:
         """Any process's page sent `key` (a new owner asking about its predecessor's send)."""
         if key in self.sent:
@@ -123,12 +129,16 @@ class StandinPage:
             self.on_event(event_type, data)
 
     def load(self) -> None:
+        if not self.open:
+            self.host.log.page(self.session_id, True)
         self.open = True
         state = {"authenticated": True, "mode": "MAIN", "phone": f"{self.phone}@c.us", "why": "attached"}
         asyncio.get_running_loop().call_soon(self.emit, "attached", {**state, "qr": None, "versions": VERSIONS})
         self.host.pages[self.session_id] = self
 
     def close(self) -> None:
+        if self.open:
+            self.host.log.page(self.session_id, False)
         self.open = False
         if self.host.pages.get(self.session_id) is self:
             del self.host.pages[self.session_id]
@@ -270,7 +280,7 @@ class StandinDriver(WhatsAppDriver):
         self.standin = cast(StandinPage, context)
         self.standin.on_event = self.on_event
 
-    async def open_page(self, context: BrowserContext) -> None:
+    async def open_page(self, context: BrowserContext, page: Any = None) -> None:
         self._standin().load()
 
     async def reopen_page(self, context: BrowserContext) -> None:

@@ -72,6 +72,8 @@ async def test_a_standin_session_is_claimed_ready_sends_once_and_reports_an_inbo
     assert [e["data"]["body"] for e in received] == ["hello from a contact"]
     assert await eventually(lambda: redis.exists(keys.session_auth(sid)), 10, "auth archive saved")
     assert [r["value"] for r in phone_log(standin_env) if r["kind"] == "out"] == [sent[0]["data"]["message_id"]]
+    # and the page's opening is in the phone log (a benchmark's undriven gaps are measured from it)
+    assert [r["open"] for r in phone_log(standin_env) if r["kind"] == "page" and r["value"] == sid] == [True]
 
 
 async def test_the_standin_drives_inbound_at_the_controlled_rate(
