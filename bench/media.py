@@ -6,10 +6,14 @@ through the simulator's control API, as fast as it takes them. Measured at the t
 bytes over first arrival -> last `message.media`), p50/p99 from arrival to `message.media` (and to
 `message.received`, which never waits for its media). Checked: every image announced once, available, with the
 right size and sha256, and a sample fetched back through its presigned URL byte for byte. In the same run a
-baseline moves the same bytes out of a page (same Chromium, same simulator media server, same base64 hand-off as
-the worker's driver) and into the same bucket with no gateway logic, as many at once as the worker's media slots;
-target: gateway MB/s >= 0.7 of it. The worker's memory (PSS of its process and its Chromium) after the run must be
-within 10 % of before (measured after a warm-up, so first-use allocations do not count).
+baseline moves the same bytes out of a page (same Chromium, same simulator media server, the worker driver's own
+Blob read, `read_blob`) and into the same bucket with no gateway logic, as many at once as the worker's media
+slots; target: gateway MB/s >= 0.7 of it. The worker's memory (PSS of its process and its Chromium) after the run
+must be within 10 % of before (measured after a warm-up, so first-use allocations do not count). Memory is read
+after each of `--rounds` rounds of `--images` images, each time 10 s after the round and again after a forced
+garbage collection in every page (CDP `HeapProfiler.collectGarbage`, through a debugging port the bench opens on
+the worker's Chromium): growth that a collection takes back is garbage, growth that stays round after round is
+kept.
 
 Outbound: `--sends` image messages by URL (a local HTTP server serves `--send-files` distinct images) POSTed to
 `/v1/sessions/{id}/messages` round-robin over the sessions: sends/s (first POST -> last `message.sent` at the
@@ -25,9 +29,11 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import itertools
 import json
 import os
 import random
+import socket
 import statistics
 import tempfile
 import threading
@@ -41,7 +47,7 @@ import httpx
 
 from bench.common import LoadSampler, add_data_dir_argument, write_data
 from bench.e2e import DEFAULT_LIMITS, onboard
-from session_workers.driver import DOWNLOAD_JS
+from session_workers.driver import read_blob
 from session_workers.metrics import descendants, pss_kib
 from shared import aws
 from shared.settings import get_settings
@@ -120,6 +126,36 @@ def worker_pss_mib(system: LocalSystem) -> dict[str, float]:
     root = system.processes["worker-a"].pid
     browser = sum(pss_kib(pid) for pid in descendants(root)) / 1024
     return {"python": pss_kib(root) / 1024, "browser": browser, "total": pss_kib(root) / 1024 + browser}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def collect_garbage(debugging_port: int) -> int:
+    """A full garbage collection in every page of the worker's Chromium (through its debugging port); the pages
+    collected. The bench's connection goes away after: the worker's own pages and contexts stay as they were."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{debugging_port}")
+        pages = [page for context in browser.contexts for page in context.pages]
+        for page in pages:
+            cdp = await page.context.new_cdp_session(page)
+            await cdp.send("HeapProfiler.collectGarbage")
+            await cdp.detach()
+        await browser.close()
+    return len(pages)
+
+
+def memory_now(system: LocalSystem, debugging_port: int) -> dict[str, dict[str, float] | int]:
+    """The worker's PSS as it is, and again 5 s after a garbage collection in every page."""
+    as_is = worker_pss_mib(system)
+    pages = asyncio.run(collect_garbage(debugging_port))
+    time.sleep(5)  # freed Blobs are released by the browser process, and V8 hands pages back, shortly after
+    return {"as_is": as_is, "after_gc": worker_pss_mib(system), "pages_collected": pages}
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -266,21 +302,22 @@ async def run_baseline(system: LocalSystem, arrivals: list[Arrival]) -> dict[str
 
     bucket = get_settings().media_bucket
     s3 = aws.s3()
+    before_launch = set(descendants(os.getpid()))
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=get_settings().chromium_path, args=get_settings().chromium_args
         )
         page = await browser.new_page()
         await page.goto(system.simulator_url + "/api/media/none")  # any page of the simulator's origin
-        fetch_js = DOWNLOAD_JS.replace(
-            "await WPP.chat.downloadMedia(id)", "await (await fetch('/api/media/' + encodeURIComponent(id))).blob()"
-        )
+        cdp = await page.context.new_cdp_session(page)
         slots = asyncio.Semaphore(BASELINE_AT_ONCE)
+        browser_pids = [p for p in descendants(os.getpid()) if p not in before_launch]
+        browser_cpu_start = browser_cpu(browser_pids)
 
         async def move(arrival: Arrival) -> bool:
             async with slots:
-                result = await page.evaluate(fetch_js, arrival.whatsapp_id)
-                data = base64.b64decode(result["data"])
+                url = "'/api/media/' + encodeURIComponent(" + json.dumps(arrival.whatsapp_id) + ")"
+                data, _type = await read_blob(cdp, f"fetch({url}).then((r) => r.blob())")
                 await asyncio.to_thread(
                     s3.put_object,
                     Bucket=bucket,
@@ -294,9 +331,33 @@ async def run_baseline(system: LocalSystem, arrivals: list[Arrival]) -> dict[str
         started = time.time()
         correct = await asyncio.gather(*[move(a) for a in arrivals])
         seconds = time.time() - started
+        # Its browser's CPU, read before it exits (a process gone from /proc is no longer counted anywhere).
+        browser_used = cpu_used(browser_cpu_start, browser_cpu(browser_pids))
         await browser.close()
     total = sum(a.image.size for a in arrivals)
-    return {"bytes": total, "seconds": seconds, "mb_per_s": total / MB / seconds, "correct": sum(correct)}
+    return {
+        "bytes": total,
+        "seconds": seconds,
+        "mb_per_s": total / MB / seconds,
+        "correct": sum(correct),
+        "browser_cpu_s": browser_used,
+    }
+
+
+def browser_cpu(pids: list[int]) -> dict[str, float]:
+    """CPU seconds so far of a Playwright driver and its Chromium, by part."""
+    parts: dict[str, float] = {"Playwright driver": 0.0, "Chromium renderers": 0.0, "Chromium other": 0.0}
+    for pid in pids:
+        line = cmdline(pid)
+        part = (
+            "Playwright driver"
+            if "playwright" in line
+            else "Chromium renderers"
+            if "--type=renderer" in line
+            else "Chromium other"
+        )
+        parts[part] += cpu_seconds(pid)
+    return parts
 
 
 # --- outbound ------------------------------------------------------------------------------------------------------
@@ -361,6 +422,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--images", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=2, help="inbound rounds of --images each (memory after each)")
     parser.add_argument("--min-mb", type=float, default=0.5)
     parser.add_argument("--max-mb", type=float, default=2.0)
     parser.add_argument("--sends", type=int, default=200)
@@ -369,6 +431,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     add_data_dir_argument(parser)
     args = parser.parse_args()
+    port = free_port()
     limits = {"message": {"per_minute": 60_000, "burst": 5_000}}
     options = SystemOptions(
         extra_env={
@@ -378,6 +441,10 @@ def main() -> None:
             "WAGW_SEND_QUEUE_MAX": str(args.sends + 10),
         },
         ports=Ports.free(workers=1),
+        # The bench's way in to collect the pages' garbage before reading memory (collect_garbage).
+        worker_env={
+            "WAGW_CHROMIUM_ARGS": json.dumps([*get_settings().chromium_args, f"--remote-debugging-port={port}"])
+        },
         workers=1,
         schedules=False,
         auth_strategy=args.auth_strategy,
@@ -396,19 +463,25 @@ def main() -> None:
         warm_ids = [a.whatsapp_id for a in inject(system, phones, warm, "warm")]
         wait_for(lambda: all(i in timings.media for i in warm_ids), 120)
         time.sleep(5)
-        memory_before = worker_pss_mib(system)
-        images = make_images(args.images, args.min_mb, args.max_mb, args.seed)
-        print(
-            f"inbound: {len(images)} images, {sum(i.size for i in images) / MB:.0f} MiB (worker pid "
-            f"{system.processes['worker-a'].pid})",
-            flush=True,
-        )
+        memory = [memory_now(system, port)]
         cpu_start = cpu_by_part(system)
-        inbound = run_inbound(system, timings, phones, images)
-        inbound["cpu_s"] = cpu_used(cpu_start, cpu_by_part(system))
-        time.sleep(10)  # let the page's and Python's collectors run before judging memory
-        memory_after = worker_pss_mib(system)
-        print("baseline: the same bytes out of a page and into S3", flush=True)
+        time.sleep(10)
+        idle_cpu_s = cpu_used(cpu_start, cpu_by_part(system))  # what 10 s of the system at rest costs
+        rounds: list[dict[str, Any]] = []
+        for number in range(1, args.rounds + 1):
+            images = make_images(args.images, args.min_mb, args.max_mb, args.seed + 10 * (number - 1))
+            print(
+                f"inbound round {number}: {len(images)} images, {sum(i.size for i in images) / MB:.0f} MiB (worker "
+                f"pid {system.processes['worker-a'].pid})",
+                flush=True,
+            )
+            cpu_start = cpu_by_part(system)
+            rounds.append(run_inbound(system, timings, phones, images))
+            rounds[-1]["cpu_s"] = cpu_used(cpu_start, cpu_by_part(system))
+            time.sleep(10)  # let the page's and Python's collectors run before judging memory
+            memory.append(memory_now(system, port))
+        inbound = rounds[0]
+        print("baseline: the same bytes (round 1's) out of a page and into S3", flush=True)
         cpu_start = cpu_by_part(system)
         baseline = asyncio.run(run_baseline(system, inbound["arrivals"]))
         baseline["cpu_s"] = cpu_used(cpu_start, cpu_by_part(system))
@@ -416,7 +489,7 @@ def main() -> None:
         files = make_images(args.send_files, args.min_mb, args.max_mb, args.seed + 2)
         outbound = run_outbound(system, demo.api_key, timings, phones, args.sends, files) if args.sends else None
         load.stop()
-        report(args, inbound, baseline, outbound, memory_before, memory_after, timings, load)
+        report(args, rounds, baseline, outbound, memory, idle_cpu_s, timings, load)
     finally:
         load.stop()
         system.stop()
@@ -424,41 +497,63 @@ def main() -> None:
 
 def report(
     args: argparse.Namespace,
-    inbound: dict[str, Any],
+    rounds: list[dict[str, Any]],
     baseline: dict[str, Any],
     outbound: dict[str, Any] | None,
-    memory_before: dict[str, float],
-    memory_after: dict[str, float],
+    memory: list[dict[str, Any]],
+    idle_cpu_s: dict[str, float],
     timings: Timings,
     load: LoadSampler,
 ) -> None:
+    inbound = rounds[0]
     ratio = inbound["mb_per_s"] / baseline["mb_per_s"]
-    growth = (memory_after["total"] - memory_before["total"]) / memory_before["total"]
-    ok_back, tried_back = inbound["fetched_back_ok"]
+    before, after = memory[0]["after_gc"], memory[-1]["after_gc"]
+    growth = (after["total"] - before["total"]) / before["total"]
+    for number, phase in enumerate(rounds, 1):
+        print(
+            f"inbound round {number} through the gateway: {phase['bytes'] / MB:.0f} MiB in {phase['seconds']:.1f} s "
+            f"= {phase['mb_per_s']:.1f} MiB/s; arrival -> message.media at the webhook p50 "
+            f"{phase['media_p50_ms']:.0f} ms, p99 {phase['media_p99_ms']:.0f} ms; arrival -> message.received p50 "
+            f"{phase['received_p50_ms']:.0f} ms, p99 {phase['received_p99_ms']:.0f} ms"
+        )
     print(
-        f"inbound through the gateway: {inbound['bytes'] / MB:.0f} MiB in {inbound['seconds']:.1f} s = "
-        f"{inbound['mb_per_s']:.1f} MiB/s; arrival -> message.media at the webhook p50 "
-        f"{inbound['media_p50_ms']:.0f} ms, p99 {inbound['media_p99_ms']:.0f} ms; arrival -> message.received p50 "
-        f"{inbound['received_p50_ms']:.0f} ms, p99 {inbound['received_p99_ms']:.0f} ms"
+        f"baseline (page -> S3, {BASELINE_AT_ONCE} at once, no gateway logic, round 1's images): "
+        f"{baseline['seconds']:.1f} s = {baseline['mb_per_s']:.1f} MiB/s; gateway (round 1) / baseline = {ratio:.2f}"
     )
-    print(
-        f"baseline (page -> S3, {BASELINE_AT_ONCE} at once, no gateway logic): {baseline['seconds']:.1f} s = "
-        f"{baseline['mb_per_s']:.1f} MiB/s; gateway/baseline = {ratio:.2f}"
-    )
-    for phase in (inbound, baseline):
-        name = "inbound" if phase is inbound else "baseline"
-        used = ", ".join(f"{part} {seconds:.1f}" for part, seconds in phase["cpu_s"].items() if seconds >= 0.5)
+    phases = [(f"inbound round {n}", phase["cpu_s"]) for n, phase in enumerate(rounds, 1)]
+    phases += [("baseline", baseline["cpu_s"]), ("10 s at rest before the rounds", idle_cpu_s)]
+    for name, cpu in phases:
+        used = ", ".join(f"{part} {seconds:.1f}" for part, seconds in cpu.items() if seconds >= 0.5)
         print(f"CPU seconds during {name}: {used}")
+    browser = ", ".join(f"{part} {seconds:.1f}" for part, seconds in baseline["browser_cpu_s"].items())
+    print(f"  of which the baseline's own browser: {browser}")
+    print("worker memory (PSS, MiB; as it is 10 s after a round -> 5 s after a forced GC in every page):")
+    for index, reading in enumerate(memory):
+        label = "after the warm-up" if index == 0 else f"after round {index}"
+        print(
+            f"  {label}: "
+            + "; ".join(
+                f"{part} {reading['as_is'][part]:.0f} -> {reading['after_gc'][part]:.0f}" for part in reading["as_is"]
+            )
+            + f" ({reading['pages_collected']} pages collected)"
+        )
+    steps = [m["after_gc"]["total"] for m in memory]
     print(
-        "worker memory (PSS): "
-        + "; ".join(f"{part} {memory_before[part]:.0f} -> {memory_after[part]:.0f} MiB" for part in memory_before)
+        "  growth after GC, round by round: " + ", ".join(f"{(b - a) / a:+.1%}" for a, b in itertools.pairwise(steps))
     )
+    ok_back = sum(phase["fetched_back_ok"][0] for phase in rounds)
+    tried_back = sum(phase["fetched_back_ok"][1] for phase in rounds)
+    announced = sum(phase["announced"] for phase in rounds)
+    received = sum(phase["received"] for phase in rounds)
+    wrong = sum(len(phase["wrong_or_missing"]) for phase in rounds)
+    expected = args.images * len(rounds)
     checks = {
         f"gateway >= {TARGET_RATIO} of the baseline ({ratio:.2f})": ratio >= TARGET_RATIO,
-        f"worker memory within {MEMORY_TOLERANCE:.0%} of before ({growth:+.1%})": abs(growth) <= MEMORY_TOLERANCE,
-        f"every image announced available with its size and sha256 ({inbound['announced']}/{args.images}, "
-        f"{len(inbound['wrong_or_missing'])} wrong or missing)": not inbound["wrong_or_missing"],
-        f"every message.received delivered ({inbound['received']}/{args.images})": inbound["received"] == args.images,
+        f"worker memory after GC within {MEMORY_TOLERANCE:.0%} of before after {len(rounds)} round(s) "
+        f"({growth:+.1%})": abs(growth) <= MEMORY_TOLERANCE,
+        f"every image announced available with its size and sha256 ({announced}/{expected}, {wrong} wrong or "
+        f"missing)": wrong == 0 and announced == expected,
+        f"every message.received delivered ({received}/{expected})": received == expected,
         f"presigned URLs give the bytes back ({ok_back}/{tried_back})": ok_back == tried_back,
         f"baseline moved every image intact ({baseline['correct']}/{args.images})": baseline["correct"] == args.images,
         f"no event delivered twice to the receiver ({timings.repeats} repeats)": timings.repeats == 0,
@@ -487,11 +582,13 @@ def report(
             "run": load.run_info(),
             "sessions": args.sessions,
             "images": args.images,
+            "rounds": len(rounds),
             "size_mb": [args.min_mb, args.max_mb],
-            "inbound": {k: v for k, v in inbound.items() if k != "arrivals"},
+            "inbound": [{k: v for k, v in phase.items() if k != "arrivals"} for phase in rounds],
             "baseline": baseline,
             "ratio": ratio,
-            "memory_mib": {"before": memory_before, "after": memory_after},
+            "idle_cpu_s": idle_cpu_s,
+            "memory_mib": memory,
             "outbound": outbound,
             "checks": [{"check": text, "ok": ok} for text, ok in checks.items()],
         },

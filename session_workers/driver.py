@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
+import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import BrowserContext, CDPSession, Page
 
 from shared.observability import logger
 from shared.settings import Settings
@@ -312,18 +315,70 @@ async ([since, maxChats, perChat]) => {
 }
 """
 
-# chat/functions/downloadMedia.ts -> a Blob; its bytes leave the page as base64 (chunked: no argument-count limit).
-DOWNLOAD_JS = """
-async (id) => {
-  const blob = await WPP.chat.downloadMedia(id);
-  const bytes = new Uint8Array(await blob.arrayBuffer());
-  let text = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+# chat/functions/downloadMedia.ts -> a Blob (wa-js 4.6.0 copies it out of WhatsApp's media cache: a new Blob). Its
+# bytes leave the page without any script touching them: the browser reads the Blob itself (CDP `IO.resolveBlob`,
+# `IO.read`: base64 made in C++). Returning it from `page.evaluate` as a base64 string built in JS cost the page's
+# renderer about 24 ms of CPU per MiB more (the string, its binary twin, and their serialisation: measured in
+# docs/benchmarks.md, Media). Errors come back as Errors with wa-js's code (it also throws plain objects).
+DOWNLOAD_EXPRESSION = """
+(async (id) => {
+  try {
+    return await WPP.chat.downloadMedia(id);
+  } catch (err) {
+    const code = err && err.code ? String(err.code) + ': ' : '';
+    throw new Error(code + String((err && err.message) || err));
   }
-  return { data: btoa(text), mimetype: blob.type || null };
-}
+})(%s)
 """
+BLOB_READ_CHUNK = 8 * 1024 * 1024  # one IO.read answer at most (base64 in one protocol message): 1-2 MB images in one
+
+
+class BlobUnreadable(Exception):
+    """The page's expression threw, or gave something that is not a Blob."""
+
+
+async def read_blob(cdp: CDPSession, expression: str) -> tuple[bytes, str | None]:
+    """Evaluate `expression` (a Blob, or a promise of one) in the page's main world and read the Blob's bytes
+    through the browser: (bytes, the Blob's type). The page's handle is released before the read: the read stream
+    holds the Blob's data by itself."""
+    group = "wagw-blob-" + secrets.token_hex(6)  # per call: downloads run side by side in one page
+    try:
+        reply = await cdp.send(
+            "Runtime.evaluate", {"expression": expression, "awaitPromise": True, "objectGroup": group}
+        )
+        if "exceptionDetails" in reply:
+            details = reply["exceptionDetails"]
+            thrown = details.get("exception") or {}
+            raise BlobUnreadable(str(thrown.get("description") or details.get("text") or "the page threw"))
+        blob = reply["result"]
+        if blob.get("className") != "Blob" or "objectId" not in blob:
+            raise BlobUnreadable(f"the page gave {blob.get('className') or blob.get('type')}, not a Blob")
+        described = await cdp.send(
+            "Runtime.callFunctionOn",
+            {
+                "objectId": blob["objectId"],
+                "functionDeclaration": "function () { return this.type || null; }",
+                "returnByValue": True,
+            },
+        )
+        mimetype = described["result"].get("value")
+        handle = "blob:" + (await cdp.send("IO.resolveBlob", {"objectId": blob["objectId"]}))["uuid"]
+    finally:
+        with contextlib.suppress(Exception):  # the page may be gone: its objects went with it
+            await cdp.send("Runtime.releaseObjectGroup", {"objectGroup": group})
+    chunks: list[bytes] = []
+    try:
+        while True:
+            part = await cdp.send("IO.read", {"handle": handle, "size": BLOB_READ_CHUNK})
+            data = part.get("data") or ""
+            chunks.append(base64.b64decode(data) if part.get("base64Encoded") else data.encode())
+            if part.get("eof"):
+                break
+    finally:
+        with contextlib.suppress(Exception):
+            await cdp.send("IO.close", {"handle": handle})
+    return b"".join(chunks), str(mimetype) if mimetype else None
+
 
 VERSIONS_JS = """
 () => {
@@ -416,6 +471,7 @@ class WhatsAppDriver:
         self.on_event = on_event
         self.on_crash = on_crash
         self.page: Page | None = None
+        self._cdp: tuple[Page, CDPSession] | None = None
 
     async def attach(self, context: BrowserContext) -> None:
         """Install the scripts and the binding on a fresh context (before any page exists)."""
@@ -536,8 +592,14 @@ class WhatsAppDriver:
 
     async def download_media(self, message_id: str) -> tuple[bytes, str | None]:
         """An inbound message's media: (bytes, mimetype WhatsApp gave)."""
-        result = await self._page().evaluate(DOWNLOAD_JS, message_id)
-        return base64.b64decode(result["data"]), result.get("mimetype")
+        return await read_blob(await self._media_cdp(), DOWNLOAD_EXPRESSION % json.dumps(message_id))
+
+    async def _media_cdp(self) -> CDPSession:
+        """A CDP session on the current page for media reads (a new one after the page was replaced)."""
+        page = self._page()
+        if self._cdp is None or self._cdp[0] is not page:
+            self._cdp = (page, await page.context.new_cdp_session(page))
+        return self._cdp[1]
 
     async def reject_call(self, call_id: str) -> None:
         await self._page().evaluate("async (id) => { await WPP.call.reject(id); }", call_id)
