@@ -487,8 +487,11 @@ class WhatsAppDriver:
     def _binding(self, _source: Any, event_type: str, data: Any = None) -> None:
         self.on_event(str(event_type), data if isinstance(data, dict) else {})
 
-    async def open_page(self, context: BrowserContext) -> None:
-        page = await context.new_page()
+    async def open_page(self, context: BrowserContext, page: Page | None = None) -> None:
+        """Load the site in `page` (a page already open in the context, e.g. the one its storage was restored
+        from, which saves starting another renderer) or in a new page."""
+        if page is None:
+            page = await context.new_page()
         page.on("crash", lambda _: self.on_crash())
         self.page = page
         await page.goto(self.settings.whatsapp_url, wait_until="domcontentloaded")

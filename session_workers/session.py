@@ -311,7 +311,7 @@ class BrowserSession(SessionBase):
             return
         self.driver = self.worker.host.new_driver(self.settings, self._page_event, self._renderer_crash)
         await self.driver.attach(self.browser.context)
-        await self._load_page(self.driver.open_page(self.browser.context))
+        await self._load_page(self.driver.open_page(self.browser.context, self.browser.take_prepared_page()))
 
     async def _load_page(self, loading: Coroutine[Any, Any, None]) -> None:
         """Load (or reload) the page and expect the bridge to attach within the bound."""
@@ -471,7 +471,12 @@ class BrowserSession(SessionBase):
                 old.closing = True
                 with contextlib.suppress(Exception):
                     await old.close()
-            await self._open(await self._load_archive())
+            # Through the worker's start slots: after a browser crash every session reopens at once, and 50
+            # restores started together all finish late (and risk the page-load timeout) on a few cores.
+            async with self.worker.start_slots:
+                if self.stopping:
+                    return
+                await self._open(await self._load_archive())
 
     # --- page events -------------------------------------------------------------------------------------
     def _page_event(self, event_type: str, data: dict[str, Any]) -> None:

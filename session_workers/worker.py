@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import random
 import secrets
 import socket
@@ -41,7 +42,8 @@ from shared.settings import Settings, get_settings
 from shared.store.records import now_ms
 
 SessionFactory = Callable[["Worker", Lease, str], SessionBase]
-START_CONCURRENCY = 6
+PROFILE_START_CONCURRENCY = 6
+CONTEXT_STARTS_PER_CORE = 4
 ORPHAN_DRAIN_LOCK_MS = 30_000
 SPOOL_BATCH = 100
 SPOOL_RETRY_SECONDS = 0.5
@@ -50,6 +52,15 @@ SPOOL_RETRY_SECONDS = 0.5
 # until the worker stopped.
 SPOOL_FLUSH_TIMEOUT_SECONDS = 10.0
 DEFAULT_SPOOL_DIR = Path(tempfile.gettempdir()) / "wagw-spool"
+
+
+def start_concurrency(settings: Settings) -> int:
+    """How many sessions the worker opens or restores at once (`worker_start_concurrency`, else by strategy)."""
+    if settings.worker_start_concurrency is not None:
+        return settings.worker_start_concurrency
+    if settings.auth_strategy == "context":
+        return max(PROFILE_START_CONCURRENCY, CONTEXT_STARTS_PER_CORE * (os.cpu_count() or 1))
+    return PROFILE_START_CONCURRENCY
 
 
 def default_worker_id() -> str:
@@ -95,7 +106,8 @@ class Worker:
         self._loops: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._orphans_draining: set[str] = set()
-        self._start_slots = asyncio.Semaphore(START_CONCURRENCY)
+        # Held while a session loads its archive, restores it and loads its page (also when a crash reopens it).
+        self.start_slots = asyncio.Semaphore(start_concurrency(self.settings))
         self.health: HealthServer | None = None
         self.hb_s = self.settings.heartbeat_interval_ms / 1000
         self.ttl_s = self.settings.lease_ttl_ms / 1000
@@ -445,7 +457,7 @@ class Worker:
                 await self.ownership.release(lease, requeue=True)
 
     async def _start_session(self, session: SessionBase) -> None:
-        async with self._start_slots:
+        async with self.start_slots:
             if session.stopping:
                 return
             try:

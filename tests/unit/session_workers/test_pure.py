@@ -138,3 +138,17 @@ def test_prometheus_text_has_the_inbound_window_and_the_fidelity_counters() -> N
     assert 'wagw_worker_inbound_to_outbox_ms{worker="w1",quantile="1"} 100.0' in text
     assert 'wagw_worker_wa_js_incompatible_total{worker="w1"} 1' in text
     assert 'wagw_worker_reconciled_messages_total{worker="w1"} 4' in text
+
+
+def test_start_concurrency_follows_the_strategy_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from session_workers import worker
+
+    # Given a worker on 2 cores
+    monkeypatch.setattr(worker.os, "cpu_count", lambda: 2)
+    # When nothing is set, then profile browsers start 6 at a time and contexts 4 per core (at least 6)
+    assert worker.start_concurrency(Settings(auth_strategy="profile")) == 6
+    assert worker.start_concurrency(Settings(auth_strategy="context")) == 8
+    monkeypatch.setattr(worker.os, "cpu_count", lambda: 1)
+    assert worker.start_concurrency(Settings(auth_strategy="context")) == 6
+    # And a setting wins over either
+    assert worker.start_concurrency(Settings(auth_strategy="context", worker_start_concurrency=3)) == 3
