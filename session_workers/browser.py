@@ -179,7 +179,8 @@ class ContextSession(SessionBrowser):
             )
         self.lost_keys = int(captured["lostKeys"])
         cookies = await self.context.cookies()
-        return context_archive(captured["origin"], captured["state"], list(cookies), self.lost_keys)
+        state = zlib.decompress(base64.b64decode(captured["deflated"])).decode()
+        return context_archive(captured["origin"], state, list(cookies), self.lost_keys)
 
     async def _evaluate_isolated(self, expression: str) -> Any:
         for attempt in range(2):

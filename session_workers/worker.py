@@ -208,8 +208,18 @@ class Worker:
         sessions = list(self.sessions.values())
         if sessions:
             budget = max(1.0, deadline - time.monotonic() - 5)
+            # A few at a time, each handed back as soon as it is saved, so the next owner starts restoring the first
+            # ones while the rest are still being captured (all at once, every lease came back only at the end).
+            slots = asyncio.Semaphore(start_concurrency(self.settings))
+
+            async def hand_back(session: SessionBase) -> None:
+                async with slots:
+                    if session.stopping or session._stop_task is not None:
+                        return  # it stopped on its own while waiting (logout, fenced off, failed)
+                    await session.shutdown(save=True, requeue=True)
+
             _done, pending = await asyncio.wait(
-                [asyncio.ensure_future(s.shutdown(save=True, requeue=True)) for s in sessions if s._stop_task is None]
+                [asyncio.ensure_future(hand_back(s)) for s in sessions if s._stop_task is None]
                 or [asyncio.ensure_future(asyncio.sleep(0))],
                 timeout=budget,
             )

@@ -104,5 +104,7 @@ async () => {
   local.sort((a, b) => (a[0] < b[0] ? -1 : 1));
   await Promise.all(pending);
   const state = { format: 'wagw-page-state/1', origin: location.origin, localStorage: local, indexedDB: databases, lostKeys };
-  return { state: JSON.stringify(state), origin: location.origin, lostKeys, records };
+  // Deflated before it leaves the page: ~75 KiB instead of ~1 MiB through CDP, Playwright's driver and Python.
+  const deflated = new Blob([JSON.stringify(state)]).stream().pipeThrough(new CompressionStream('deflate'));
+  return { deflated: b64(await new Response(deflated).arrayBuffer()), origin: location.origin, lostKeys, records };
 }
