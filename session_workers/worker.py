@@ -148,6 +148,7 @@ class Worker:
         self.raw_redis = Redis.from_url(url, decode_responses=False, password=password)
         self.ownership = Ownership(self.redis, self.worker_id, self.settings.lease_ttl_ms)
         self.auth = AuthStore(self.raw_redis, self.worker_id)
+        self.spawn(self.auth.warm())  # in the background: an unreachable key service must not hold up the start
         self.http = httpx.AsyncClient(timeout=15)
         self.poster: OutboxPoster = poster_for(
             self.redis,
