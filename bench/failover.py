@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +34,7 @@ import httpx
 from redis.asyncio import Redis
 
 from bench.common import LoadSampler, add_data_dir_argument, start_simulated_backends, write_data
-from session_workers.metrics import descendants
+from session_workers.metrics import descendants, process_name
 from shared import redis_keys as keys
 from shared.commands import SendTextCommand, enqueue_command
 from shared.settings import get_settings
@@ -42,6 +43,72 @@ from shared.store.sessions import create_session
 from wagw_local.services import aws_test_environment, free_port, start_localstack
 
 TARGET_SECONDS = 20.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process and of its children it has reaped (a closed renderer counts for its parent)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(x) for x in fields[11:15]) / CLOCK_TICKS
+
+
+class CpuSampler:
+    """CPU-seconds per part of the run, sampled from /proc every half second: each worker's Python, Playwright
+    driver (node) and Chromium; this process (the simulator, the ingest stub and the bench); LocalStack; Redis."""
+
+    def __init__(self, workers: dict[str, int]) -> None:
+        self.workers = workers  # label -> pid
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
+
+    def parts(self) -> dict[str, float]:
+        found = {"bench (simulator, ingest stub)": cpu_seconds(os.getpid())}
+        owner_of = {pid: label for label, pid in self.workers.items()}
+        parents: dict[int, int] = {}
+        for pid in descendants(os.getpid()):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                parents[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        for pid in parents:
+            label, up = owner_of.get(pid), pid
+            while label is None and up in parents:
+                up = parents[up]
+                label = owner_of.get(up)
+            name = process_name(pid)
+            if label is not None:
+                kind = "python" if pid in owner_of else "node" if "node" in name else "chromium"
+                key = f"{label} {kind}"
+            else:
+                cmdline = b""
+                with contextlib.suppress(OSError):
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                key = "localstack" if b"localstack" in cmdline else "redis" if "redis" in name else f"other ({name})"
+            found[key] = found.get(key, 0.0) + cpu_seconds(pid)
+        return found
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            with contextlib.suppress(Exception):
+                self.samples.append((time.time(), self.parts()))
+
+    def start(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def between(self, start: float, end: float) -> dict[str, float]:
+        """CPU-seconds each part used from the sample nearest before `start` to the first one after `end`."""
+        before = [parts for stamp, parts in self.samples if stamp <= start] or [{}]
+        after = [parts for stamp, parts in self.samples if stamp >= end] or [
+            self.samples[-1][1] if self.samples else {}
+        ]
+        first, last = before[-1], after[0]
+        return {k: round(last[k] - first.get(k, 0.0), 2) for k in sorted(last) if last[k] - first.get(k, 0.0) >= 0.01}
 
 
 def at(stamp: float, origin: float) -> str:
@@ -148,6 +215,7 @@ async def main() -> None:
             archives = await archive_sizes(redis, sids)
             b = start_worker("worker-b", port_b, logdir)
             processes.append(b)
+            cpu = CpuSampler({"A": a.pid, "B": b.pid}).start()
             await wait(lambda: healthy(port_b), 60, "worker B ready")
             qrs_before = {s: len(stub.select("session.qr", s)) for s in sids}
             ready_before = {s: stub.statuses(s).count("ready") for s in sids}
@@ -260,6 +328,14 @@ async def main() -> None:
         print(f"worker logs: {logdir}")
         load.stop()
         print(load.summary())
+        cpu.stop()
+        cpu_used = cpu.between(kill_at, ready_times[-1]) if ready_times[-1] != float("inf") else {}
+        if cpu_used:
+            wall = ready_times[-1] - kill_at
+            print(f"CPU-seconds from the fault to the last ready ({wall:.1f} s; {os.cpu_count()} cores):")
+            for part, seconds in cpu_used.items():
+                print(f"  {part:32s} {seconds:7.2f}")
+            print(f"  {'total':32s} {sum(cpu_used.values()):7.2f} ({sum(cpu_used.values()) / wall:.2f} cores)")
 
         def since_kill(stamp: float) -> float | None:
             return round(stamp - kill_at, 3) if stamp != float("inf") else None
@@ -303,6 +379,7 @@ async def main() -> None:
                     key=lambda row: (row["ready_s"] is None, row["ready_s"] or 0.0),
                 ),
                 "checks": [{"check": text, "ok": ok} for text, ok in checks.items()],
+                "cpu_seconds_fault_to_last_ready": cpu_used,
             },
         )
     finally:
