@@ -82,6 +82,7 @@ class SessionBrowser(ABC):
         # A page already open in the context (the `context` restore's page, left on the site's origin) for the
         # driver to load the site in: a second page would cost a second renderer process to start.
         self.prepared_page = prepared_page
+        self.lost_keys = 0  # CryptoKeys the session holds that its archive cannot carry (context strategy only)
 
     def take_prepared_page(self) -> Page | None:
         page, self.prepared_page = self.prepared_page, None
@@ -163,7 +164,6 @@ class ContextSession(SessionBrowser):
     def __init__(self, context: BrowserContext, session_id: str, prepared_page: Page | None = None) -> None:
         super().__init__(context, prepared_page)
         self.session_id = session_id
-        self.lost_keys = 0  # keys the last capture could not export (see `snapshot`)
         self._world: tuple[Page, CDPSession, int] | None = None
 
     async def snapshot(self) -> bytes:

@@ -94,6 +94,11 @@ PACING_CACHE_SECONDS = 2.0
 ARCHIVE_RETRY_PAUSE_SECONDS = 10.0
 TYPING_BEFORE_SEND_MIN_SECONDS = 1.0
 TYPING_BEFORE_SEND_MAX_SECONDS = 5.0
+LOST_KEYS_REASON = (
+    "auth_keys_not_archivable: {keys} CryptoKey(s) of this session were created non-extractable (linked before the "
+    "WebCrypto wrapper, or with it off): it works here, but after a move to another worker, a restart or a crash it "
+    "needs a new QR scan; re-link it, or run it with the profile strategy"
+)
 
 
 @dataclass(frozen=True)
@@ -221,6 +226,7 @@ class BrowserSession(SessionBase):
         self.pacing_read_at = 0.0
         self.reconcile_since_s: int | None = None
         self.restored_as_saved = False
+        self.lost_keys_reported = False
         self.failures_reported: deque[str] = deque(maxlen=512)
         self.last_link_code: str | None = None
         self.link_code_count = 0
@@ -425,6 +431,10 @@ class BrowserSession(SessionBase):
         if self.browser is None or not self.ready.is_set():
             return False
         raw = await self.browser.snapshot()
+        if self.browser.lost_keys and not self.lost_keys_reported and self.status is SessionStatus.READY:
+            # Ready here, but the archive cannot bring the login back elsewhere: say so where the tenant looks.
+            self.lost_keys_reported = True
+            await self.set_status(SessionStatus.READY, LOST_KEYS_REASON.format(keys=self.browser.lost_keys), force=True)
         sha = digest(raw)
         if sha == self.saved_sha and not force:
             return False

@@ -308,3 +308,39 @@ async def test_a_browser_crash_restores_every_session_from_its_archive_without_a
     assert "shared_browser_crash" in [e["data"]["reason"] for e in stub.select("session.status", sid)]
     assert len(stub.select("session.qr", sid)) == 1
     assert (await sim_state(sim))["stats"]["restore_failures"] == failures_before
+
+
+async def test_a_session_whose_keys_cannot_be_exported_says_so_in_its_ready_status(
+    redis: Redis, worker_env: pytest.MonkeyPatch, workers: list[Worker], sim: SimulatorServer, stub: IngestStub
+) -> None:
+    # Given a worker whose pages run without the WebCrypto wrapper (as every session linked before it did)
+    worker_env.setenv("WAGW_AUTH_STRATEGY", "context")
+    worker_env.setenv("WAGW_CONTEXT_EXPORTABLE_KEYS", "false")
+    get_settings.cache_clear()
+    plain = SharedBrowserHost(get_settings())
+    await plain.start()
+    worker = Worker(get_settings(), host=plain, health_port=None)
+    workers.append(worker)
+    try:
+        await worker.start()
+        sid = await new_session(redis, "sess_lost_keys")
+        # When the phone scans its QR and the page makes its keys non-extractable
+        await scan_latest_qr(stub, sim, sid, "15550000177")
+        # Then, once its auth is saved, its status is still ready but says the archive cannot carry the login
+        marked = await stub.wait_for(
+            lambda: [
+                e
+                for e in stub.select("session.status", sid)
+                if (e["data"].get("reason") or "").startswith("auth_keys_not_archivable")
+            ],
+            30,
+            "a ready status with the reason",
+        )
+        assert marked[0]["data"]["status"] == "ready"
+        assert "needs a new QR scan" in marked[0]["data"]["reason"]
+        # And the saved archive is marked as well
+        archive = await worker.auth.load(sid)
+        assert archive is not None and parse_context_archive(archive.raw)[0]["lost_keys"] > 0
+    finally:
+        await worker.stop()
+        await plain.close()
