@@ -70,9 +70,13 @@ def memory_point(sessions: int, elapsed: float) -> dict[str, Any]:
     return point
 
 
+IDLE_SETTLE_SECONDS = 20.0  # after the last page loaded: V8 finishes collecting what loading a heavy page left
+
+
 async def idle_cpu(sessions: int, seconds: float) -> dict[str, Any]:
     """CPU of the browsers (every Chromium process under this one) and of Playwright's driver over `seconds` of
     idle, per session: ms of CPU per second = tenths of a percent of a core."""
+    await asyncio.sleep(IDLE_SETTLE_SECONDS)
     pids = descendants(os.getpid())
     browsers = set(browser_pids())
     driver = {p for p in pids if "playwright" in cmdline(p) and p not in browsers}
