@@ -122,10 +122,17 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def worker_pss_mib(system: LocalSystem) -> dict[str, float]:
-    """The worker's PSS: its Python process, and its Chromium (with Playwright's driver)."""
+    """The worker's PSS: its Python process, and its Chromium (with Playwright's driver), and the browser side by
+    part."""
     root = system.processes["worker-a"].pid
-    browser = sum(pss_kib(pid) for pid in descendants(root)) / 1024
-    return {"python": pss_kib(root) / 1024, "browser": browser, "total": pss_kib(root) / 1024 + browser}
+    parts = {"driver": 0.0, "renderers": 0.0, "chromium other": 0.0}
+    for pid in descendants(root):
+        line = cmdline(pid)
+        part = "driver" if "playwright" in line else "renderers" if "--type=renderer" in line else "chromium other"
+        parts[part] += pss_kib(pid) / 1024
+    browser = sum(parts.values())
+    python = pss_kib(root) / 1024
+    return {"python": python, "browser": browser, "total": python + browser, **parts}
 
 
 def free_port() -> int:
