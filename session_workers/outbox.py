@@ -30,6 +30,7 @@ from shared import redis_keys as keys
 from shared.events import Event, parse_event
 from shared.observability import logger
 from shared.producer import IngestRefused, IngestUnavailable, Outcome, post_events
+from shared.settings import get_settings
 
 FINAL = {Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DROPPED, Outcome.REJECTED}
 BACKOFF_BASE_SECONDS = 0.5
@@ -42,7 +43,7 @@ DRAIN_ATTEMPT_TIMEOUT_SECONDS = 60.0
 # signed POST, the tenant checks, a SendMessageBatch, a ReceiveMessage), and posted one by one at a few messages a
 # second that fixed work was most of the CPU per message (bench/e2e.py). Under a steady load the poster never
 # runs dry and never waits; an event's latency grows by at most this much.
-LINGER_SECONDS = 0.05
+LINGER_SECONDS = 0.05  # the default of settings.outbox_linger_seconds (WAGW_OUTBOX_LINGER_SECONDS)
 
 
 @dataclass
@@ -240,7 +241,13 @@ def parse_event_json(raw: str) -> Event:
 
 
 def poster_for(
-    redis: Redis, worker_id: str, http: httpx.AsyncClient, url: str | None, batch: int, backoff_max: float
+    redis: Redis,
+    worker_id: str,
+    http: httpx.AsyncClient,
+    url: str | None,
+    batch: int,
+    backoff_max: float,
+    linger: float | None = None,
 ) -> OutboxPoster:
     return OutboxPoster(
         redis=redis,
@@ -250,4 +257,5 @@ def poster_for(
         url=url,
         batch_size=batch,
         backoff_max=backoff_max,
+        linger=get_settings().outbox_linger_seconds if linger is None else linger,
     )
