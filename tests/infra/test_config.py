@@ -38,6 +38,23 @@ def test_prod_is_sized_and_protected_beyond_dev(environments: dict[str, Any]) ->
     assert prod.workers.min_count > dev.workers.min_count
 
 
+# docs/capacity.md: browser memory per `profile` session on the heavy page after a restore (docs/benchmarks.md,
+# Sessions, "Page weight"), and a worker's fixed memory (its Python and Playwright's driver) plus 1 MiB a session.
+HEAVY_PROFILE_SESSION_MIB = 305
+WORKER_FIXED_MIB = 205
+
+
+def test_prod_workers_follow_the_capacity_plan(environments: dict[str, Any]) -> None:
+    # Given prod's workers block
+    workers = EnvironmentConfig.model_validate({"name": "prod", **environments["prod"]}).workers
+    # Then a task's capacity of heavy pages fits in 80 % of its memory (the rest for restores and spikes)
+    assert workers.sessions_per_task * (HEAVY_PROFILE_SESSION_MIB + 1) <= 0.8 * workers.memory_mib - WORKER_FIXED_MIB
+    # And the largest fleet, one task kept spare, holds the old system's 1,000 sessions at the autoscaling target
+    assert (workers.max_count - 1) * workers.target_sessions_per_task >= 1000
+    # And no more tasks than that plan needs (a cap well above it would hide a runaway scale-out)
+    assert (workers.max_count - 2) * workers.target_sessions_per_task < 1000
+
+
 def test_staging_may_have_one_nat_gateway_per_az_but_not_more(environments: dict[str, Any]) -> None:
     # Given staging's settings with one NAT per AZ, then with one more than its AZs
     staging = environments["staging"]
