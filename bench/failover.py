@@ -102,13 +102,23 @@ class CpuSampler:
         self._stop.set()
 
     def between(self, start: float, end: float) -> dict[str, float]:
-        """CPU-seconds each part used from the sample nearest before `start` to the first one after `end`."""
+        """CPU-seconds each part used from the sample nearest before `start` to the first one after `end`. When a
+        worker's process ended in between, its parent took over its whole lifetime's CPU (reaped children count
+        for their parent): that worker is then reported as one figure over all its processes, which stays right."""
         before = [parts for stamp, parts in self.samples if stamp <= start] or [{}]
-        after = [parts for stamp, parts in self.samples if stamp >= end] or [
-            self.samples[-1][1] if self.samples else {}
-        ]
-        first, last = before[-1], after[0]
-        return {k: round(last[k] - first.get(k, 0.0), 2) for k in sorted(last) if last[k] - first.get(k, 0.0) >= 0.01}
+        after = [parts for stamp, parts in self.samples if stamp >= end] or [parts for _, parts in self.samples[-1:]]
+        first, last = before[-1], (after or [{}])[0]
+        used: dict[str, float] = {}
+        for label in self.workers:
+            keys = {k for k in (*first, *last) if k.startswith(f"{label} ")}
+            if any(last.get(k, 0.0) < first.get(k, 0.0) for k in keys):
+                used[f"{label} (all its processes)"] = sum(last.get(k, 0.0) - first.get(k, 0.0) for k in keys)
+            else:
+                used.update({k: last.get(k, 0.0) - first.get(k, 0.0) for k in keys})
+        for k in last:
+            if not any(k.startswith(f"{label} ") for label in self.workers):
+                used[k] = last[k] - first.get(k, 0.0)
+        return {k: round(v, 2) for k, v in sorted(used.items()) if v >= 0.01}
 
 
 def at(stamp: float, origin: float) -> str:
