@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import time
@@ -134,6 +135,7 @@ async def run_strategy(
     timed: int = 10,
     weight: str = "light",
     idle_seconds: float = 30.0,
+    started_workers: list[Any] | None = None,
 ) -> dict[str, Any]:
     from redis.asyncio import Redis
 
@@ -149,6 +151,8 @@ async def run_strategy(
     redis = Redis.from_url(settings.redis_url, decode_responses=True)
     await redis.flushdb()
     worker = Worker(settings.model_copy(update={"worker_id": f"bench-{strategy}-1"}), health_port=None)
+    if started_workers is not None:
+        started_workers.append(worker)  # stopped by the caller if this pass fails
     await worker.start()
     # ids and phones unique per weight: the ingest stub and the simulator keep what earlier passes saw
     sids = [f"bench_{weight}_{strategy}_{i:03d}" for i in range(count)]
@@ -179,6 +183,8 @@ async def run_strategy(
     ready_before = {s: stub.statuses(s).count("ready") for s in sids}
     qrs_before = {s: len(stub.select("session.qr", s)) for s in sids}
     second = Worker(settings.model_copy(update={"worker_id": f"bench-{strategy}-2"}), health_port=None)
+    if started_workers is not None:
+        started_workers.append(second)
     restore_started = time.monotonic()
     stamp = time.time()
     await second.start()
@@ -390,6 +396,7 @@ async def main() -> None:
     )
     sim, stub = backends.sim, backends.stub
     results: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
     baselines: dict[str, dict[str, Any]] = {}
     curves: dict[tuple[str, str], list[dict[str, Any]]] = {}
     try:
@@ -400,9 +407,21 @@ async def main() -> None:
                 response.raise_for_status()
                 print(f"page weight {weight}: {response.json()}", flush=True)
             for strategy in args.strategies.split(","):
-                results.append(
-                    await run_strategy(strategy, args.sessions, sim, stub, args.timed, weight, args.idle_seconds)
-                )
+                started: list[Any] = []
+                try:
+                    results.append(
+                        await run_strategy(
+                            strategy, args.sessions, sim, stub, args.timed, weight, args.idle_seconds, started
+                        )
+                    )
+                except Exception as exc:  # a failed pass is reported; the other passes still run
+                    failed.append({"strategy": strategy, "weight": weight, "error": repr(exc)})
+                    print(f"{strategy} ({weight}) FAILED: {exc!r}", flush=True)
+                    for worker in started:
+                        with contextlib.suppress(Exception):
+                            await worker.stop()
+                    await no_browsers_left(60)
+                    continue
                 print(results[-1], flush=True)
                 if args.step:
                     curves[(weight, strategy)] = await run_ramp(strategy, args.sessions, args.step, sim, stub, weight)
@@ -465,6 +484,8 @@ async def main() -> None:
         series += [(f"baseline ({w})", b["points"]) for w, b in baselines.items()]
         for name, points in series:
             print(f"  {name:18} " + ", ".join(f"{p['sessions']}: {p['pss_per_session_mib']:.1f}" for p in points))
+    for failure in failed:
+        print(f"FAILED: {failure['strategy']} ({failure['weight']}): {failure['error']}")
     print(load.summary())
     write_data(
         args.data_dir,
@@ -474,6 +495,7 @@ async def main() -> None:
             "run": load.run_info(),
             "settle_seconds": SETTLE_SECONDS,
             "weights": weights,
+            "failed": failed,
             "targets": {s: {"mib_per_session": targets[s], "x_baseline": ratios[s]} for s in targets},
             "models": [
                 *(
