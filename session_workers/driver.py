@@ -458,6 +458,12 @@ def should_inject(settings: Settings) -> bool:
     return host == "whatsapp.com" or host.endswith(".whatsapp.com")
 
 
+def page_closed(exc: BaseException) -> bool:
+    """The call failed because the page, its context or the browser is gone (Playwright's TargetClosedError, which
+    its public API does not export), not because the page refused it."""
+    return type(exc).__name__ == "TargetClosedError" or "has been closed" in str(exc)
+
+
 class WhatsAppDriver:
     """One session's page. `on_event(type, data)` gets bridge events; `on_crash()` a renderer crash."""
 

@@ -23,7 +23,7 @@ from session_workers import inbound, queries
 from session_workers.archive_crypto import ArchiveUnreadable
 from session_workers.auth import AuthArchive, digest
 from session_workers.browser import SessionBrowser
-from session_workers.driver import SendResult, WhatsAppDriver, api_message_suffix, is_api_message
+from session_workers.driver import SendResult, WhatsAppDriver, api_message_suffix, is_api_message, page_closed
 from session_workers.media import MediaPayload, MediaUnavailable, resolve_media
 from session_workers.ownership import REDIS_UNAVAILABLE, FencedOff, Lease
 from shared import redis_keys as keys
@@ -156,6 +156,11 @@ def failure_reason(failure: str) -> str:
     if kind == "ack_error":
         return f"ack_error: WhatsApp marked the message as failed (ack {detail})"
     return failure
+
+
+class PageGone(Exception):
+    """The page closed or crashed under a command: the command stays pending and runs again once the page is back
+    (a crashed page is reopened by the session; a stopping session leaves it to the next owner)."""
 
 
 class SessionBase:
@@ -853,6 +858,16 @@ class BrowserSession(SessionBase):
                     "commands: redis unavailable; starting over", extra={"session_id": self.id, "error": repr(exc)}
                 )
                 await asyncio.sleep(COMMAND_RETRY_SECONDS)
+            except PageGone as exc:
+                # A browser crash under a send used to end this loop, and the session as failed (internal_error):
+                # start over instead; the command, still pending, runs again once the reopened page is ready.
+                if self.stopping:
+                    return
+                logger.warning(
+                    "commands: the page went away under a command; it runs again once the page is back",
+                    extra={"session_id": self.id, "error": str(exc)},
+                )
+                await asyncio.sleep(COMMAND_RETRY_SECONDS)
 
     async def _serve_commands(self) -> None:
         redis = self.worker.redis
@@ -970,8 +985,8 @@ class BrowserSession(SessionBase):
             else:
                 failure = await self.driver.edit_text(command.wa_message_id, command.text)
         except Exception as exc:
-            if self.stopping or not self.ready.is_set():
-                raise  # the page went away: the command stays pending for whoever drives next
+            if self.stopping or not self.ready.is_set() or page_closed(exc):
+                raise PageGone(repr(exc)) from exc  # the command stays pending for whoever drives next
             failure = f"{command.type}_failed: {str(exc)[:200]}"
         if failure is not None:
             # Not a message.failed: that would mark the original message failed, and it is still sent.
@@ -1022,8 +1037,8 @@ class BrowserSession(SessionBase):
         except REDIS_UNAVAILABLE:
             raise  # Redis trouble is not the send's failure: the command stays pending and is taken again
         except Exception as exc:
-            if self.stopping or not self.ready.is_set():
-                raise  # the page went away mid-send: the command stays pending for whoever drives next
+            if self.stopping or not self.ready.is_set() or page_closed(exc):
+                raise PageGone(repr(exc)) from exc  # mid-send: the command stays pending for whoever drives next
             await self._fail_send(entry_id, command, sent_key, f"send_failed: {str(exc)[:200]}")
             return
         if result.failure is not None:

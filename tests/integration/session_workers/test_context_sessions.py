@@ -300,7 +300,14 @@ async def test_a_browser_crash_restores_every_session_from_its_archive_without_a
     await stub.wait_for(lambda: "ready" in stub.statuses(sid), 20, "ready")
     await eventually(lambda: redis.exists(keys.session_auth(sid)), what="auth saved")
     failures_before = (await sim_state(sim))["stats"]["restore_failures"]
-    # When the shared browser dies (every context with it)
+    sends_before = (await sim_state(sim))["stats"]["sends"]
+    # When the shared browser dies (every context with it) as a send is being handled
+    await enqueue_command(
+        redis,
+        SendTextCommand(
+            session_id=sid, message_id="msg_crash", client_message_id="crash-1", to="15557770001", text="in the crash"
+        ),
+    )
     for pid in browser_main_pids():
         os.kill(pid, signal.SIGKILL)
     # Then the worker relaunches it and the session comes back from its archive: ready again, no new QR
@@ -308,6 +315,11 @@ async def test_a_browser_crash_restores_every_session_from_its_archive_without_a
     assert "shared_browser_crash" in [e["data"]["reason"] for e in stub.select("session.status", sid)]
     assert len(stub.select("session.qr", sid)) == 1
     assert (await sim_state(sim))["stats"]["restore_failures"] == failures_before
+    # And the send goes out once, reported sent (it used to fail the session: internal_error)
+    sent = await stub.wait_for(lambda: stub.select("message.sent", sid), 30, "the send after the crash")
+    assert [e["data"]["client_message_id"] for e in sent] == ["crash-1"]
+    assert not stub.select("message.failed", sid) and "failed" not in stub.statuses(sid)
+    assert (await sim_state(sim))["stats"]["sends"] == sends_before + 1
 
 
 async def test_a_session_whose_keys_cannot_be_exported_says_so_in_its_ready_status(
