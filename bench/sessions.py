@@ -171,7 +171,10 @@ async def run_strategy(
     async def saved() -> bool:
         return all(await asyncio.gather(*[redis.exists(keys.session_auth(s)) for s in sids]))
 
+    deadline = time.monotonic() + 300
     while not await saved():
+        if time.monotonic() > deadline:  # a session that never saves fails this pass instead of hanging it
+            raise RuntimeError("not every session's auth was saved within 300 s")
         await asyncio.sleep(0.2)
     await asyncio.sleep(SETTLE_SECONDS)
     pss = browser_pss_mib()
@@ -302,7 +305,10 @@ async def run_ramp(
             async def saved(batch: list[str] = batch) -> bool:
                 return all(await asyncio.gather(*[redis.exists(keys.session_auth(s)) for s in batch]))
 
+            deadline = time.monotonic() + 300
             while not await saved():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("not every session's auth was saved within 300 s")
                 await asyncio.sleep(0.2)
             await asyncio.sleep(SETTLE_SECONDS)
             points.append(memory_point(first + len(batch), time.monotonic() - started))
