@@ -157,14 +157,15 @@ def start_simulated_backends(extra_env: dict[str, str]) -> SimulatedBackends:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int, tid: int | None = None) -> float:
-    """User + system CPU seconds of a process (all its threads), or of one of its threads; 0 once it is gone."""
+def cpu_seconds(pid: int, tid: int | None = None, *, reaped_children: bool = False) -> float:
+    """User + system CPU seconds of a process (all its threads), or of one of its threads; 0 once it is gone.
+    With `reaped_children`, also the CPU of the children it has reaped (a closed renderer counts for its parent)."""
     path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
     try:
         fields = Path(path).read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return sum(int(x) for x in fields[11 : 15 if reaped_children else 13]) / CLOCK_TICKS
 
 
 def cmdline(pid: int) -> str:

@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from bench.common import LoadSampler, add_data_dir_argument, start_simulated_backends, write_data
+from bench.common import LoadSampler, add_data_dir_argument, cpu_seconds, start_simulated_backends, write_data
 from session_workers.metrics import descendants, process_name
 from shared import redis_keys as keys
 from shared.commands import SendTextCommand, enqueue_command
@@ -43,16 +43,6 @@ from shared.store.sessions import create_session
 from wagw_local.services import aws_test_environment, free_port, start_localstack
 
 TARGET_SECONDS = 20.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of the process and of its children it has reaped (a closed renderer counts for its parent)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return sum(int(x) for x in fields[11:15]) / CLOCK_TICKS
 
 
 class CpuSampler:
@@ -66,7 +56,7 @@ class CpuSampler:
         self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
 
     def parts(self) -> dict[str, float]:
-        found = {"bench (simulator, ingest stub)": cpu_seconds(os.getpid())}
+        found = {"bench (simulator, ingest stub)": cpu_seconds(os.getpid(), reaped_children=True)}
         owner_of = {pid: label for label, pid in self.workers.items()}
         parents: dict[int, int] = {}
         for pid in descendants(os.getpid()):
@@ -86,7 +76,7 @@ class CpuSampler:
                 with contextlib.suppress(OSError):
                     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
                 key = "localstack" if b"localstack" in cmdline else "redis" if "redis" in name else f"other ({name})"
-            found[key] = found.get(key, 0.0) + cpu_seconds(pid)
+            found[key] = found.get(key, 0.0) + cpu_seconds(pid, reaped_children=True)
         return found
 
     def _run(self) -> None:

@@ -45,7 +45,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import LoadSampler, add_data_dir_argument, write_data
+from bench.common import LoadSampler, add_data_dir_argument, cmdline, cpu_seconds, write_data
 from bench.e2e import DEFAULT_LIMITS, onboard
 from session_workers.driver import read_blob
 from session_workers.metrics import descendants, pss_kib
@@ -163,24 +163,6 @@ def memory_now(system: LocalSystem, debugging_port: int) -> dict[str, dict[str, 
     pages = asyncio.run(collect_garbage(debugging_port))
     time.sleep(5)  # freed Blobs are released by the browser process, and V8 hands pages back, shortly after
     return {"as_is": as_is, "after_gc": worker_pss_mib(system), "pages_collected": pages}
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def cpu_by_part(system: LocalSystem) -> dict[str, float]:

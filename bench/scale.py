@@ -408,18 +408,49 @@ async def grow(redis: Redis, system: LocalSystem, workspace_id: str, ids: list[s
     return time.monotonic() - started
 
 
+@dataclass
+class TrafficDuringFault:
+    """Messages flowing both ways (5 s before a fault to 5 s after it), and what had arrived before they began."""
+
+    system: LocalSystem
+    standin_dir: Path
+    traffic: Traffic
+    sender: asyncio.Task[None]
+    got_out: set[str]
+    got_in: set[str]
+    inbound_before: Counter[str]
+    keys_before: Counter[str]
+
+    @classmethod
+    async def start(
+        cls, system: LocalSystem, redis: Redis, standin_dir: Path, sessions: list[str], per_minute: float
+    ) -> TrafficDuringFault:
+        got_out = {e["data"]["client_message_id"] for e in received(system, "message.sent")}
+        got_in = {e["data"]["body"] for e in received(system, "message.received")}
+        inbound_before, keys_before = phone_log(standin_dir)
+        traffic = Traffic(redis, sessions, per_minute / 2)
+        control(standin_dir, per_minute / 2 / len(sessions))
+        sender = asyncio.create_task(traffic.run())
+        await asyncio.sleep(5)
+        return cls(system, standin_dir, traffic, sender, got_out, got_in, inbound_before, keys_before)
+
+    async def finish(self) -> dict[str, Any]:
+        await asyncio.sleep(5)
+        control(self.standin_dir, 0)
+        self.traffic.stop.set()
+        await self.sender
+        return await traffic_outcome(
+            self.system, self.standin_dir, self.traffic, self.got_out, self.got_in, self.inbound_before,
+            self.keys_before,
+        )  # fmt: skip
+
+
 async def rolling_deploy(
     system: LocalSystem, fleet: Fleet, redis: Redis, standin_dir: Path, sessions: list[str], per_minute: float
 ) -> dict[str, Any]:
     """Every worker replaced in turn while messages flow (bench/rolling.py's `roll`: a fresh worker started and
     ready, then the old one SIGTERMed, which hands its sessions over, then every session owned again)."""
-    got_out = {e["data"]["client_message_id"] for e in received(system, "message.sent")}
-    got_in = {e["data"]["body"] for e in received(system, "message.received")}
-    inbound_before, keys_before = phone_log(standin_dir)
-    traffic = Traffic(redis, sessions, per_minute / 2)
-    control(standin_dir, per_minute / 2 / len(sessions))
-    sender = asyncio.create_task(traffic.run())
-    await asyncio.sleep(5)
+    flow = await TrafficDuringFault.start(system, redis, standin_dir, sessions, per_minute)
     began = time.time()
     old = [WorkerProcess(wid, fleet.ports[wid], fleet.processes[wid]) for wid in sorted(fleet.processes)]
     async with httpx.AsyncClient(timeout=5) as http:
@@ -434,11 +465,7 @@ async def rolling_deploy(
             exited=lambda worker: fleet.forget(worker.worker_id),
         )
     ended = time.time()
-    await asyncio.sleep(5)
-    control(standin_dir, 0)
-    traffic.stop.set()
-    await sender
-    outcome = await traffic_outcome(system, standin_dir, traffic, got_out, got_in, inbound_before, keys_before)
+    outcome = await flow.finish()
     await asyncio.sleep(1.5)  # the last page events are in the logs
     gaps = {
         sid: [(a, b) for a, b in found if b > began]
@@ -529,13 +556,7 @@ async def failover(
 ) -> dict[str, Any]:
     victim = sorted(fleet.processes)[0]
     owned = [str(s) for s in await redis.smembers(keys.worker_sessions(victim))]  # type: ignore[misc]
-    got_out = {e["data"]["client_message_id"] for e in received(system, "message.sent")}
-    got_in = {e["data"]["body"] for e in received(system, "message.received")}
-    inbound_before, keys_before = phone_log(standin_dir)
-    traffic = Traffic(redis, sessions, per_minute / 2)
-    control(standin_dir, per_minute / 2 / len(sessions))
-    sender = asyncio.create_task(traffic.run())
-    await asyncio.sleep(5)
+    flow = await TrafficDuringFault.start(system, redis, standin_dir, sessions, per_minute)
     killed_at = time.time()
     fleet.kill(victim)
 
@@ -543,11 +564,7 @@ async def failover(
         return set(owned) <= set(ready_after(system, killed_at))
 
     ready_s = await wait_until(victims_ready, 90, "the killed worker's sessions ready elsewhere")
-    await asyncio.sleep(5)
-    control(standin_dir, 0)
-    traffic.stop.set()
-    await sender
-    outcome = await traffic_outcome(system, standin_dir, traffic, got_out, got_in, inbound_before, keys_before)
+    outcome = await flow.finish()
     ready = ready_after(system, killed_at)
     times = sorted(ready[s] - killed_at for s in owned)
     loads = {wid: int(await redis.scard(keys.worker_sessions(wid))) for wid in fleet.processes}  # type: ignore[misc]
