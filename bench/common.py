@@ -175,21 +175,33 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def browser_parts(pids: list[int]) -> dict[str, list[int]]:
+    """Processes of a worker's browser side by part: Playwright's driver (node), the Chromium renderers (the
+    pages) and the rest of Chromium (browser, network, GPU, zygotes); every part present, maybe empty."""
+    parts: dict[str, list[int]] = {"Playwright driver": [], "Chromium renderers": [], "Chromium other": []}
+    for pid in pids:
+        line = cmdline(pid)
+        part = (
+            "Playwright driver"
+            if "playwright" in line
+            else "Chromium renderers"
+            if "--type=renderer" in line
+            else "Chromium other"
+        )
+        parts[part].append(pid)
+    return parts
+
+
 def worker_roles(worker_pid: int) -> dict[str, list[int]]:
-    """A session worker's process tree split by role: its Python, Playwright's driver (node), the Chromium
-    renderers (the pages) and the rest of Chromium (browser, network, GPU, zygotes)."""
+    """A session worker's process tree split by role: its Python and its browser side's parts."""
     from session_workers.metrics import descendants
 
-    tree = descendants(worker_pid)
-    commands = {pid: cmdline(pid) for pid in tree}
-    driver = [p for p in tree if "playwright" in commands[p]]
-    renderers = [p for p in tree if "--type=renderer" in commands[p]]
-    other = [p for p in tree if p not in driver and p not in renderers]
+    parts = browser_parts(descendants(worker_pid))
     return {
         "worker Python": [worker_pid],
-        "Playwright driver": driver,
-        "Chromium renderers (pages)": renderers,
-        "Chromium other (browser, network, GPU)": other,
+        "Playwright driver": parts["Playwright driver"],
+        "Chromium renderers (pages)": parts["Chromium renderers"],
+        "Chromium other (browser, network, GPU)": parts["Chromium other"],
     }
 
 

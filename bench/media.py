@@ -33,7 +33,6 @@ import itertools
 import json
 import os
 import random
-import socket
 import statistics
 import tempfile
 import threading
@@ -45,7 +44,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import LoadSampler, add_data_dir_argument, cmdline, cpu_seconds, write_data
+from bench.common import LoadSampler, add_data_dir_argument, browser_parts, cpu_seconds, cpu_used, write_data
 from bench.e2e import DEFAULT_LIMITS, onboard
 from session_workers.driver import read_blob
 from session_workers.metrics import descendants, pss_kib
@@ -53,6 +52,7 @@ from shared import aws
 from shared.settings import get_settings
 from wagw_local.media_host import MediaServer
 from wagw_local.receiver import ReceivedEvent
+from wagw_local.services import free_port
 from wagw_local.system import LocalSystem, Ports, SystemOptions
 
 MB = 1024 * 1024
@@ -125,20 +125,12 @@ def worker_pss_mib(system: LocalSystem) -> dict[str, float]:
     """The worker's PSS: its Python process, and its Chromium (with Playwright's driver), and the browser side by
     part."""
     root = system.processes["worker-a"].pid
-    parts = {"driver": 0.0, "renderers": 0.0, "chromium other": 0.0}
-    for pid in descendants(root):
-        line = cmdline(pid)
-        part = "driver" if "playwright" in line else "renderers" if "--type=renderer" in line else "chromium other"
-        parts[part] += pss_kib(pid) / 1024
-    browser = sum(parts.values())
+    parts = browser_parts(descendants(root))
+    names = {"driver": "Playwright driver", "renderers": "Chromium renderers", "chromium other": "Chromium other"}
+    by_part = {name: sum(pss_kib(pid) for pid in parts[part]) / 1024 for name, part in names.items()}
+    browser = sum(by_part.values())
     python = pss_kib(root) / 1024
-    return {"python": python, "browser": browser, "total": python + browser, **parts}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return {"python": python, "browser": browser, "total": python + browser, **by_part}
 
 
 async def collect_garbage(debugging_port: int) -> int:
@@ -170,26 +162,22 @@ def cpu_by_part(system: LocalSystem) -> dict[str, float]:
     tree (the injector, the deliver poller, the receiver, and the baseline's browser)."""
     worker = system.processes["worker-a"].pid
     browser = descendants(worker)
+    roles = browser_parts(browser)
     parts = {
         "worker Python": [worker],
-        "worker Playwright driver": [p for p in browser if "playwright" in cmdline(p)],
-        "worker Chromium renderers": [p for p in browser if "--type=renderer" in cmdline(p)],
+        "worker Playwright driver": roles["Playwright driver"],
+        "worker Chromium renderers": roles["Chromium renderers"],
         "simulator": [system.processes["simulator"].pid],
         "ingest": [system.processes["ingest"].pid],
         "api": [system.processes["api"].pid],
         **{service.name: [service.process.pid, *descendants(service.process.pid)] for service in system.services},
+        "worker Chromium other (browser, network, GPU)": roles["Chromium other"],
     }
     counted = {pid for pids in parts.values() for pid in pids}
-    parts["worker Chromium other (browser, network, GPU)"] = [p for p in browser if p not in counted]
-    counted |= set(browser)
     parts["bench process (+ baseline browser)"] = [
         p for p in [os.getpid(), *descendants(os.getpid())] if p not in counted
     ]
     return {part: sum(cpu_seconds(pid) for pid in pids) for part, pids in parts.items()}
-
-
-def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {part: round(after[part] - before.get(part, 0.0), 1) for part in after}
 
 
 def make_images(count: int, min_mb: float, max_mb: float, seed: int) -> list[Image]:
@@ -335,18 +323,7 @@ async def run_baseline(system: LocalSystem, arrivals: list[Arrival]) -> dict[str
 
 def browser_cpu(pids: list[int]) -> dict[str, float]:
     """CPU seconds so far of a Playwright driver and its Chromium, by part."""
-    parts: dict[str, float] = {"Playwright driver": 0.0, "Chromium renderers": 0.0, "Chromium other": 0.0}
-    for pid in pids:
-        line = cmdline(pid)
-        part = (
-            "Playwright driver"
-            if "playwright" in line
-            else "Chromium renderers"
-            if "--type=renderer" in line
-            else "Chromium other"
-        )
-        parts[part] += cpu_seconds(pid)
-    return parts
+    return {part: sum(cpu_seconds(pid) for pid in found) for part, found in browser_parts(pids).items()}
 
 
 # --- outbound ------------------------------------------------------------------------------------------------------
