@@ -181,9 +181,11 @@ def browser_parts(pids: list[int]) -> dict[str, list[int]]:
     parts: dict[str, list[int]] = {"Playwright driver": [], "Chromium renderers": [], "Chromium other": []}
     for pid in pids:
         line = cmdline(pid)
+        # By the executable: Chromium's browser process also names Playwright in its arguments (its profile lives
+        # in /tmp/playwright_chromiumdev_profile-*): matched anywhere in the line, it was counted as the driver.
         part = (
             "Playwright driver"
-            if "playwright" in line
+            if "/playwright/driver/" in line.split(" ", 1)[0]
             else "Chromium renderers"
             if "--type=renderer" in line
             else "Chromium other"
