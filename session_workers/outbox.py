@@ -30,7 +30,6 @@ from shared import redis_keys as keys
 from shared.events import Event, parse_event
 from shared.observability import logger
 from shared.producer import IngestRefused, IngestUnavailable, Outcome, post_events
-from shared.settings import get_settings
 
 FINAL = {Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DROPPED, Outcome.REJECTED}
 BACKOFF_BASE_SECONDS = 0.5
@@ -247,7 +246,7 @@ def poster_for(
     url: str | None,
     batch: int,
     backoff_max: float,
-    linger: float | None = None,
+    linger: float = LINGER_SECONDS,
 ) -> OutboxPoster:
     return OutboxPoster(
         redis=redis,
@@ -257,5 +256,5 @@ def poster_for(
         url=url,
         batch_size=batch,
         backoff_max=backoff_max,
-        linger=get_settings().outbox_linger_seconds if linger is None else linger,
+        linger=linger,
     )

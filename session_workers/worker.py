@@ -157,6 +157,7 @@ class Worker:
             self.ingest_url,
             self.settings.outbox_batch_size,
             self.settings.outbox_backoff_max_seconds,
+            self.settings.outbox_linger_seconds,
         )
         self.poster.unconfirmed = self.unconfirmed
         if self._host is None and self._own_host:
