@@ -10,7 +10,6 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,6 +21,7 @@ import uvicorn
 from functions.deliver.logic import webhook_body
 from shared.delivery.queue import DeliveryMessage
 from shared.signing import generate_secret, sign
+from wagw_local.media_host import LocalHttpHost, QuietHandler
 from wagw_local.services import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -150,39 +150,24 @@ def test_what_does_not_verify_is_refused_and_changes_nothing(
     assert rows(module, "SELECT * FROM messages") == []
 
 
-class MediaHost:
+class MediaHost(LocalHttpHost):
     """The media bucket's presigned URL (403 once expired) and the API's GET /v1/media/{id} on 127.0.0.1."""
 
     def __init__(self, data: bytes, media_id: str) -> None:
         self.asked_fresh: list[str] = []
         host = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 if self.path == f"/v1/media/{media_id}":
                     host.asked_fresh.append(self.headers.get("authorization", ""))
-                    self._answer(200, json.dumps({"id": media_id, "url": f"{host.url}/fresh"}).encode())
+                    self.answer(200, json.dumps({"id": media_id, "url": f"{host.url}/fresh"}).encode())
                 elif self.path == "/fresh":
-                    self._answer(200, data)
+                    self.answer(200, data)
                 else:
-                    self._answer(403, b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")
+                    self.answer(403, b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")
 
-            def _answer(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.mark.parametrize("stored_digest", ["right", "wrong"])
