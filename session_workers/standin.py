@@ -94,13 +94,15 @@ class PhoneLog:
     def record(self, kind: str, value: str) -> None:
         if kind == "out":
             self.sent.add(value)
-        with self.path.open("a") as out:
-            out.write(json.dumps({"kind": kind, "value": value}) + "\n")
+        self._append({"kind": kind, "value": value})
 
     def page(self, session_id: str, opened: bool) -> None:
         """A page logged in (opened) or gone (closed), with the wall time: the benchmark's undriven gaps."""
+        self._append({"kind": "page", "value": session_id, "open": opened, "at": time.time()})
+
+    def _append(self, entry: dict[str, Any]) -> None:
         with self.path.open("a") as out:
-            out.write(json.dumps({"kind": "page", "value": session_id, "open": opened, "at": time.time()}) + "\n")
+            out.write(json.dumps(entry) + "\n")
 
     def was_sent(self, key: str) -> bool:
         """Any process's page sent `key` (a new owner asking about its predecessor's send)."""
