@@ -16,12 +16,13 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_conne
 
 # Creating a client costs ~0.1 s of CPU (botocore loads and parses the service model). lru_cache does not stop
 # threads that miss at the same moment from each creating one: a worker restoring 8 sealed archives at once made
-# 8 KMS clients in 8 threads (13 % of its CPU during a failover, py-spy). One creation at a time, then cached.
+# 8 KMS clients in 8 threads (13 % of its CPU during a failover, py-spy). One creation at a time, then cached:
+# every client, named or not, comes through here.
 _creating = threading.Lock()
 
 
 def client(service: str) -> Any:
-    """A client for any other service (cached like the named ones)."""
+    """The cached client for `service`."""
     with _creating:
         return _cached_client(service)
 
@@ -35,19 +36,16 @@ def _client(service: str) -> Any:
     return boto3.session.Session().client(service, region_name=get_settings().aws_region, config=_CONFIG)
 
 
-@lru_cache
 def sqs() -> Any:
-    return _client("sqs")
+    return client("sqs")
 
 
-@lru_cache
 def s3() -> Any:
-    return _client("s3")
+    return client("s3")
 
 
-@lru_cache
 def secrets_manager() -> Any:
-    return _client("secretsmanager")
+    return client("secretsmanager")
 
 
 @lru_cache
@@ -73,5 +71,5 @@ def deliveries_dlq_url() -> str:
 
 def reset_clients() -> None:
     """Forget cached clients and URLs (tests that switch endpoints or settings call this)."""
-    for cached in (sqs, s3, secrets_manager, queue_url, _cached_client):
+    for cached in (queue_url, _cached_client):
         cached.cache_clear()
