@@ -195,11 +195,16 @@ async def _defer(attempt: _Attempt, wait_seconds: float) -> Outcome:
 async def _send_later(redis: Redis, message: DeliveryMessage, delay: float) -> datetime:
     due = _now() + timedelta(seconds=delay)
     if policy.goes_on_queue(delay):
-        queue_url = await asyncio.to_thread(aws.deliveries_queue_url)
-        await asyncio.to_thread(send_batch, queue_url, [message], round(delay))
+        await _enqueue(message, round(delay))
     else:
         await store.schedule_retry(redis, message, int(due.timestamp() * 1000))
     return due
+
+
+async def _enqueue(message: DeliveryMessage, delay_seconds: int) -> None:
+    """Onto the deliveries queue, due in `delay_seconds` (SQS's delay: at most 15 minutes)."""
+    queue_url = await asyncio.to_thread(aws.deliveries_queue_url)
+    await asyncio.to_thread(send_batch, queue_url, [message], delay_seconds)
 
 
 async def _dead_letter(
@@ -269,9 +274,7 @@ async def requeue_after_outage(message: DeliveryMessage, error: Exception) -> Ou
     toward the DLQ's maxReceiveCount, so a long Redis outage would dead-letter deliveries nobody attempted.
     If SQS refuses the copy too, this raises and the visibility timeout remains the fallback."""
     delay = outage_requeue_delay(message)
-    copy = message.model_copy(update={"outage_requeues": message.outage_requeues + 1})
-    queue_url = await asyncio.to_thread(aws.deliveries_queue_url)
-    await asyncio.to_thread(send_batch, queue_url, [copy], delay)
+    await _enqueue(message.model_copy(update={"outage_requeues": message.outage_requeues + 1}), delay)
     logger.warning(
         "Redis unavailable; delivery requeued",
         extra={"delivery_id": message.delivery_id, "delay_seconds": delay, "error": repr(error)},
