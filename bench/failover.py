@@ -33,7 +33,14 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from bench.common import LoadSampler, add_data_dir_argument, cpu_seconds, start_simulated_backends, write_data
+from bench.common import (
+    LoadSampler,
+    add_data_dir_argument,
+    cmdline,
+    cpu_seconds,
+    start_simulated_backends,
+    write_data,
+)
 from session_workers.metrics import descendants, process_name
 from shared import redis_keys as keys
 from shared.commands import SendTextCommand, enqueue_command
@@ -57,25 +64,19 @@ class CpuSampler:
 
     def parts(self) -> dict[str, float]:
         found = {"bench (simulator, ingest stub)": cpu_seconds(os.getpid(), reaped_children=True)}
-        owner_of = {pid: label for label, pid in self.workers.items()}
-        parents: dict[int, int] = {}
+        roots = {pid: label for label, pid in self.workers.items()}
+        owner_of = dict(roots)
+        for worker, root in self.workers.items():
+            owner_of.update({pid: worker for pid in descendants(root)})
         for pid in descendants(os.getpid()):
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                parents[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        for pid in parents:
-            label, up = owner_of.get(pid), pid
-            while label is None and up in parents:
-                up = parents[up]
-                label = owner_of.get(up)
+            label = owner_of.get(pid)
             name = process_name(pid)
             if label is not None:
-                kind = "python" if pid in owner_of else "node" if "node" in name else "chromium"
+                kind = "python" if pid in roots else "node" if "node" in name else "chromium"
                 key = f"{label} {kind}"
             else:
-                cmdline = b""
-                with contextlib.suppress(OSError):
-                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-                key = "localstack" if b"localstack" in cmdline else "redis" if "redis" in name else f"other ({name})"
+                command = cmdline(pid)
+                key = "localstack" if "localstack" in command else "redis" if "redis" in name else f"other ({name})"
             found[key] = found.get(key, 0.0) + cpu_seconds(pid, reaped_children=True)
         return found
 
