@@ -35,7 +35,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,17 +201,21 @@ def control(standin_dir: Path, inbound_per_minute_per_session: float) -> None:
     path.with_suffix(".tmp").replace(path)
 
 
+def phone_records(standin_dir: Path) -> Iterator[dict[str, Any]]:
+    """Every line of every stand-in process's phone log (session_workers/standin.py, PhoneLog)."""
+    for path in standin_dir.glob("phone-*.jsonl"):
+        for line in path.read_text().splitlines():
+            if line:
+                yield json.loads(line)
+
+
 def phone_log(standin_dir: Path) -> tuple[Counter[str], Counter[str]]:
     """(inbound bodies handed to pages, keys pages sent), each with how many times."""
     inbound: Counter[str] = Counter()
     outbound: Counter[str] = Counter()
-    for path in standin_dir.glob("phone-*.jsonl"):
-        for line in path.read_text().splitlines():
-            if not line:
-                continue
-            record = json.loads(line)
-            if record["kind"] in ("in", "out"):
-                (inbound if record["kind"] == "in" else outbound)[record["value"]] += 1
+    for record in phone_records(standin_dir):
+        if record["kind"] in ("in", "out"):
+            (inbound if record["kind"] == "in" else outbound)[record["value"]] += 1
     return inbound, outbound
 
 
@@ -219,11 +223,9 @@ def undriven_gaps(standin_dir: Path, until: float) -> dict[str, list[tuple[float
     """Per session, (start, end) of each stretch with no open page in any worker process (the stand-ins log each
     page's opening and closing); a stretch still open at `until` ends there."""
     changes: dict[str, list[tuple[float, bool]]] = {}
-    for path in standin_dir.glob("phone-*.jsonl"):
-        for line in path.read_text().splitlines():
-            if line and '"kind": "page"' in line:
-                record = json.loads(line)
-                changes.setdefault(record["value"], []).append((record["at"], record["open"]))
+    for record in phone_records(standin_dir):
+        if record["kind"] == "page":
+            changes.setdefault(record["value"], []).append((record["at"], record["open"]))
     gaps: dict[str, list[tuple[float, float]]] = {}
     for sid, events in changes.items():
         live, since = 0, None
