@@ -43,6 +43,12 @@ DRAIN_ATTEMPT_TIMEOUT_SECONDS = 60.0
 # second that fixed work was most of the CPU per message (bench/e2e.py). Under a steady load the poster never
 # runs dry and never waits; an event's latency grows by at most this much.
 LINGER_SECONDS = 0.05  # the default of settings.outbox_linger_seconds (WAGW_OUTBOX_LINGER_SECONDS)
+# An empty stream is looked at again this soon by a poster nothing wakes (drain_all, a dead worker's outbox)...
+EMPTY_POLL_SECONDS = 0.2
+# ...and this soon by the worker's own poster, which every write to its stream wakes (Session.emit, the spool's
+# hand-over): the look is a backstop, not how events are found. At 0.2 s it was half of an idle worker's Redis
+# commands (an XRANGE five times a second per worker, docs/benchmarks.md, Scale).
+WOKEN_EMPTY_POLL_SECONDS = 2.0
 
 
 @dataclass
@@ -108,6 +114,7 @@ class OutboxPoster:
     stats: PostStats = field(default_factory=PostStats)
     unconfirmed: UnconfirmedEvents | None = None
     linger: float = LINGER_SECONDS
+    ran_dry: bool = False  # the last drain_once found the stream empty
 
     async def depth(self) -> int:
         return int(await self.redis.xlen(self.stream))
@@ -123,6 +130,7 @@ class OutboxPoster:
     async def drain_once(self) -> float | None:
         """Post one batch of due entries. Returns how long to wait before the next call (None: go again now)."""
         entries: list[Any] = await self.redis.xrange(self.stream, "-", "+", count=self.batch_size * 4) or []
+        self.ran_dry = not entries
         now = time.monotonic()
         due: list[tuple[str, Event]] = []
         for entry_id, fields in entries:
@@ -137,7 +145,7 @@ class OutboxPoster:
                 break
         if not due:
             if not entries:
-                return 0.2
+                return EMPTY_POLL_SECONDS
             return max(0.05, min(self.not_before.get(e, now) for e, _ in entries) - now)
         return await self._post(due)
 
@@ -200,6 +208,9 @@ class OutboxPoster:
 
     async def run(self, wake: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
         while stop is None or not stop.is_set():
+            if wake is not None:
+                wake.clear()  # before the read: a write that lands while it runs wakes the wait below at once
+            self.ran_dry = False
             try:
                 async with asyncio.timeout(DRAIN_ATTEMPT_TIMEOUT_SECONDS):
                     delay = await self.drain_once()
@@ -215,7 +226,8 @@ class OutboxPoster:
             if delay is None:
                 continue
             if wake is not None:
-                wake.clear()
+                if self.ran_dry:
+                    delay = WOKEN_EMPTY_POLL_SECONDS
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):  # (wait_for can swallow a cancel on 3.11)
                         await wake.wait()

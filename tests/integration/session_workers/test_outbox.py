@@ -8,7 +8,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from session_workers.outbox import poster_for
+from session_workers.outbox import WOKEN_EMPTY_POLL_SECONDS, poster_for
 from session_workers.ownership import Lease, Ownership
 from session_workers.simulator.ingest_stub import IngestStub
 from session_workers.worker import Worker
@@ -71,6 +71,44 @@ async def test_nothing_is_deleted_while_ingest_refuses_our_signature(
     assert delay is not None and delay > 0
     assert await redis.xlen(keys.outbox("w-badkey")) == 1
     assert await redis.xlen(keys.outbox_dead("w-badkey")) == 0
+
+
+async def test_an_idle_woken_poster_reads_its_empty_stream_rarely_and_posts_a_new_event_at_once(
+    redis: Redis, worker_env: pytest.MonkeyPatch, stub: IngestStub
+) -> None:
+    # Given a worker's poster running with its wake event over an empty outbox, its reads of the stream counted
+    ownership, lease = await owned(redis, "w-idle", "sess_idle")
+    wake, stop = asyncio.Event(), asyncio.Event()
+    async with httpx.AsyncClient() as http:
+        poster = poster_for(redis, "w-idle", http, stub.url, 100, 2.0)
+        reads = 0
+        drain_once = poster.drain_once
+
+        async def counted() -> float | None:
+            nonlocal reads
+            reads += 1
+            return await drain_once()
+
+        poster.drain_once = counted  # type: ignore[method-assign]
+        running = asyncio.create_task(poster.run(wake, stop=stop))
+        # When nothing is written for 3 s
+        await asyncio.sleep(3)
+        idle_reads = reads
+        # And then an event is written and the poster woken, as Session.emit does
+        event = status_event("sess_idle")
+        await ownership.emit(lease, event_to_json(event))
+        wake.set()
+        written_at = asyncio.get_running_loop().time()
+        await eventually(lambda: len(stub.select(session_id="sess_idle")) == 1, what="event posted")
+        posted_after = asyncio.get_running_loop().time() - written_at
+        stop.set()
+        wake.set()
+        await running
+    # Then the idle poster looked at its stream about once per backstop period (it was 15 times at 0.2 s)
+    assert idle_reads <= 3 / WOKEN_EMPTY_POLL_SECONDS + 1
+    # And the woken poster posted the event well before its backstop would have found it
+    assert posted_after < WOKEN_EMPTY_POLL_SECONDS / 2
+    assert [e["id"] for e in stub.select()] == [event.id]
 
 
 async def test_a_dead_workers_outbox_is_drained_by_another_worker(
