@@ -4,15 +4,19 @@ deliver -> receiver); every message must arrive.
 
 Ramp (the default): the inbound rate climbs in steps (`--steps`, msgs/s), each held `--seconds` and then drained;
 the knee is the highest step sustained: injected at >= 95 % of its rate, p99 under 1 s, nothing lost (the ramp stops
-at the first step that is not). Beside it: the machine's speed in the same run (a fixed CPU-bound loop timed before
-the system starts and after it stops: bench/common.py calibration_ms), and the CPU per message of each part over
-each step (per process from /proc, the worker's tree split by role; deliver and the receiver are threads of this
-process), net of what the part burns idle (measured before the ramp with every session ready).
+at the first step that is not). A low step is held long enough to carry `--min-step-messages` (600 by default: 60 s
+at 10/s), so its CPU per message is not a few hundred messages against the idle burn of the same span.
+Beside it: the machine's speed in the same run (a fixed CPU-bound loop timed before the system starts and after
+it stops: bench/common.py calibration_ms), and the CPU per message of each part over each step (per process from
+/proc, the worker's tree split by role; deliver and the receiver are threads of this process), net of what the
+part burns idle (measured for `--idle-seconds` before the ramp with every session ready; the gross figure, idle
+included, is kept beside it in the data file).
 
 Fixed rate (the old pass/fail): `--rate R --seconds S` is a one-step ramp.
 
     flock /tmp/wagw-bench.lock .venv/bin/python bench/e2e.py [--sessions 20] [--auth-strategy profile|context]
-        [--steps 10,20,40,60,80,100,120] [--seconds 20] | [--rate 50 --seconds 30]
+        [--steps 10,20,40,60,80,100,120] [--seconds 20] [--min-step-messages 600] [--idle-seconds 30]
+        | [--rate 50 --seconds 30]
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ DEFAULT_STEPS = "10,20,40,60,80,100,120"
 TARGET_P99_MS = 1000.0
 PACE_KEPT = 0.95  # a step whose injector fell further behind than this did not offer its rate
 DRAIN_SECONDS = 30.0
-IDLE_SECONDS = 10.0
+IDLE_SECONDS = 30.0
+MIN_STEP_MESSAGES = 600
 INJECTORS = 8  # threads posting to the simulator, so one slow answer does not hold the pace up
 BENCH_REST = "bench (injector, collector)"
 GATEWAY_PARTS = ("worker Python", "ingest", "deliver")
@@ -185,6 +190,7 @@ def run_step(
         "p50_ms": round(quantile_ms(latencies, 50), 1),
         "p99_ms": round(quantile_ms(latencies, 99), 1),
         "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
+        "injected_seconds": round(injected_for, 1),
         "seconds": round(elapsed, 1),
         "cpu_seconds": used,
         # per message, net of the part's idle burn over the same time
@@ -192,6 +198,8 @@ def run_step(
             part: round(max(0.0, seconds_used - idle.get(part, 0.0) * elapsed) * 1000 / count, 3)
             for part, seconds_used in used.items()
         },
+        # and with the idle burn left in: how much of the net figure leans on the idle estimate
+        "cpu_ms_per_message_gross": {part: round(used_s * 1000 / count, 3) for part, used_s in used.items()},
     }
     step["sustained"] = (
         step["lost"] == 0 and step["p99_ms"] < TARGET_P99_MS and step["offered_per_s"] >= PACE_KEPT * rate
@@ -199,10 +207,10 @@ def run_step(
     return step
 
 
-def measure_idle(system: LocalSystem) -> dict[str, float]:
+def measure_idle(system: LocalSystem, seconds: float) -> dict[str, float]:
     processes, threads = parts_of(system)
     before, started = cpu_of(processes, threads), time.monotonic()
-    time.sleep(IDLE_SECONDS)
+    time.sleep(seconds)
     used = without_threads(cpu_used(before, cpu_of(processes, threads)))
     return {part: round(seconds / (time.monotonic() - started), 4) for part, seconds in used.items()}
 
@@ -240,7 +248,19 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--rate", type=float, help="one fixed rate (msgs/s) instead of the ramp")
     parser.add_argument("--steps", default=DEFAULT_STEPS, help=f"the ramp's rates, msgs/s (default {DEFAULT_STEPS})")
-    parser.add_argument("--seconds", type=float, default=20.0, help="how long each step injects")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long each step injects (at least)")
+    parser.add_argument(
+        "--min-step-messages",
+        type=int,
+        default=MIN_STEP_MESSAGES,
+        help=f"a step injects at least this many messages, held longer at low rates (default {MIN_STEP_MESSAGES})",
+    )
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=IDLE_SECONDS,
+        help=f"how long each part's idle burn is measured (default {IDLE_SECONDS:g})",
+    )
     parser.add_argument("--keep-going", action="store_true", help="run every step even after one is not sustained")
     parser.add_argument("--auth-strategy", choices=["profile", "context"], default="profile")
     add_data_dir_argument(parser)
@@ -266,11 +286,12 @@ def main() -> None:
         demo = system.create_demo_tenant("bench")
         phones = onboard(system, demo.api_key, args.sessions)
         time.sleep(5)  # the sessions' after-ready work (saves, first heartbeats) out of the idle figure
-        idle = measure_idle(system)
+        idle = measure_idle(system, args.idle_seconds)
         print(f"{args.sessions} sessions ready ({args.auth_strategy}); steps {', '.join(f'{r:g}' for r in rates)}/s")
         arrivals = Arrivals(system)
         for rate in rates:
-            step = run_step(system, phones, rate, args.seconds, arrivals, idle)
+            seconds = args.seconds if args.rate else max(args.seconds, args.min_step_messages / rate)
+            step = run_step(system, phones, rate, seconds, arrivals, idle)
             steps.append(step)
             print(
                 f"{rate:g}/s: offered {step['offered_per_s']}/s, {step['delivered']}/{step['sent']} delivered, "
