@@ -209,6 +209,7 @@ class SimulatorState:
         self.reads: dict[str, dict[str, int]] = {}  # account phone -> chat -> times marked read
         self.reactions: list[dict[str, str]] = []  # every reaction the pages sent, in order
         self.media: dict[str, tuple[bytes, str] | None] = {}  # message id -> bytes on WhatsApp's media server
+        self.media_refs: dict[str, bytes] = {}  # /control/media ref -> bytes for an inbound message still to come
         self.calls: dict[str, dict[str, Any]] = {}  # call id -> the call, and whether a page rejected it
         self.groups: dict[str, dict[str, Group]] = {}  # account phone -> group id -> the group
         self.unread: dict[str, dict[str, int]] = {}  # account phone -> chat -> messages not yet read
@@ -444,7 +445,8 @@ class ReadBody(BaseModel):
 
 class InboundBody(BaseModel):
     """A contact's message. Media types (image, video, audio, ptt, document, sticker) carry real bytes: `media_b64`,
-    or a sample of the type; `media_gone` makes WhatsApp's media server forget them (the download fails)."""
+    or `media_ref` (bytes given raw to `/control/media` before), or a sample of the type; `media_gone` makes
+    WhatsApp's media server forget them (the download fails)."""
 
     phone: str
     sender: str
@@ -455,6 +457,7 @@ class InboundBody(BaseModel):
     group: str | None = None
     caption: str | None = None
     media_b64: str | None = None
+    media_ref: str | None = None
     mimetype: str | None = None
     filename: str | None = None
     media_gone: bool = False
@@ -798,9 +801,17 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
             "quoted": body.quoted,
             "mentions": body.mentions,
         }
-        if body.type in SAMPLES or body.media_b64 is not None:
+        if body.media_b64 is not None and body.media_ref is not None:
+            raise HTTPException(422, "media_b64 or media_ref, not both")
+        given = sim.media_refs.pop(body.media_ref, None) if body.media_ref is not None else None
+        if body.media_ref is not None and given is None:
+            raise HTTPException(404, "unknown media_ref (each is taken once)")
+        if body.type in SAMPLES or body.media_b64 is not None or given is not None:
             made, mimetype, filename = sample(body.type) if body.type in SAMPLES else (b"", "", None)
-            data = base64.b64decode(body.media_b64) if body.media_b64 is not None else made
+            if given is not None:
+                data = given
+            else:
+                data = base64.b64decode(body.media_b64) if body.media_b64 is not None else made
             mimetype = body.mimetype or mimetype or "application/octet-stream"
             sim.media[serialized] = None if body.media_gone else (data, mimetype)
             event["media"] = {
@@ -813,6 +824,16 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
         unread[chat] = unread.get(chat, 0) + 1
         sim.deliver(device, event)
         return {"id": serialized, "chat": chat}
+
+    @app.post("/control/media")
+    async def control_media(request: Request) -> dict[str, Any]:
+        """Bytes for an inbound message still to come, as the raw body: `/control/inbound` takes them once with
+        the `media_ref` answered. A harness moving hundreds of MB (bench/media.py) would otherwise pay for base64
+        inside JSON on both sides, which WhatsApp does not; the page still fetches them from `/api/media`."""
+        data = await request.body()
+        ref = secrets.token_hex(10)
+        sim.media_refs[ref] = data
+        return {"media_ref": ref, "size": len(data)}
 
     @app.get("/api/media/{message_id}")
     async def media(message_id: str) -> Response:
