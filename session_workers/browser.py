@@ -42,6 +42,10 @@ def _js(name: str) -> str:
 
 
 WEBCRYPTO_WRAPPER_JS = _js("webcrypto_wrapper.js")
+STORAGE_WATCH_JS = _js("storage_watch.js")
+# What the page's storage watch (js/storage_watch.js) saw since it was last asked, and the document's id; null
+# where the watch is missing (a page it could not be installed in counts as changed).
+TAKE_STORAGE_MARK_JS = "() => { const w = window[Symbol.for('wagw.storageWatch')]; return w ? w.take() : null; }"
 CAPTURE_JS = _js("capture_page_state.js")
 RESTORE_JS = _js("restore_page_state.js")
 
@@ -91,6 +95,14 @@ class SessionBrowser(ABC):
     @abstractmethod
     async def snapshot(self) -> bytes:
         """The raw (uncompressed) auth archive of this session."""
+
+    async def unchanged_since_saved(self) -> bool:
+        """True only when the session's storage surely did not change since the archive last passed to
+        `mark_saved` (then a save may skip the capture). Strategies that cannot tell answer False."""
+        return False
+
+    def mark_saved(self) -> None:  # noqa: B027 - optional hook
+        """The archive of the last `snapshot` is the saved one now (or equal to it)."""
 
     async def close(self) -> None:
         self.closing = True
@@ -160,16 +172,56 @@ def parse_context_archive(archive: bytes) -> tuple[dict[str, Any], str]:
     return header, rest.decode()
 
 
+def _cookies_key(cookies: list[Any]) -> str:
+    return json.dumps(sorted(cookies, key=lambda c: (c.get("domain"), c.get("path"), c.get("name"))), sort_keys=True)
+
+
 class ContextSession(SessionBrowser):
     def __init__(self, context: BrowserContext, session_id: str, prepared_page: Page | None = None) -> None:
         super().__init__(context, prepared_page)
         self.session_id = session_id
         self._world: tuple[Page, CDPSession, int] | None = None
+        # Skipping a capture: the document whose storage watch was reset right before the capture that is saved
+        # now, and that archive's cookies (None: unknown, capture). `_captured` is the same for the last snapshot.
+        self._saved: tuple[str, str] | None = None
+        self._captured: tuple[str, str] | None = None
+
+    async def _take_storage_mark(self) -> dict[str, Any] | None:
+        """What the page's storage watch saw since the last take (and reset it): {doc, changed}, or None."""
+        assert self.page is not None
+        try:
+            mark = await self.page.evaluate(TAKE_STORAGE_MARK_JS)
+        except Exception as exc:  # the page navigated under the call, or went away: unknown
+            logger.debug("storage mark unavailable", extra={"session_id": self.session_id, "error": repr(exc)})
+            return None
+        return mark if isinstance(mark, dict) and isinstance(mark.get("doc"), str) else None
+
+    async def unchanged_since_saved(self) -> bool:
+        """Nothing written to the page's IndexedDB or localStorage, the same document, the same cookies, and no
+        other page or worker that could write the origin's storage unseen."""
+        saved, page = self._saved, self.page
+        if saved is None or page is None or page.is_closed():
+            return False
+        if len(self.context.pages) != 1 or page.workers or self.context.service_workers:
+            return False
+        mark = await self._take_storage_mark()
+        if mark is None or mark["doc"] != saved[0] or mark.get("changed") is not False:
+            self._saved = None  # the watch was reset: only the capture that follows may set a new baseline
+            return False
+        return _cookies_key(await self.context.cookies()) == saved[1]
+
+    def mark_saved(self) -> None:
+        self._saved = self._captured
 
     async def snapshot(self) -> bytes:
         """Capture the page's storage in an isolated world (the page's scripts neither see nor alter it)."""
         if self.page is None or self.page.is_closed():
             raise RuntimeError("no page to capture")
+        self._saved = self._captured = None  # until this capture is saved, no baseline: the watch is reset below
+        # Reset the storage watch first: a write after this point marks the page again, and one before it is in
+        # the capture (IndexedDB runs a read transaction after the write transactions created before it; a write
+        # transaction still open keeps the page marked).
+        mark = await self._take_storage_mark()
         captured = await self._evaluate_isolated(CAPTURE_JS)
         if captured["lostKeys"] and not self.lost_keys:
             logger.warning(
@@ -180,6 +232,8 @@ class ContextSession(SessionBrowser):
         self.lost_keys = int(captured["lostKeys"])
         cookies = await self.context.cookies()
         state = zlib.decompress(base64.b64decode(captured["deflated"])).decode()
+        if mark is not None:
+            self._captured = (mark["doc"], _cookies_key(list(cookies)))
         return context_archive(captured["origin"], state, list(cookies), self.lost_keys)
 
     async def _evaluate_isolated(self, expression: str) -> Any:
@@ -291,6 +345,7 @@ class SharedBrowserHost(BrowserHost):
                 legacy_state = json.loads(archive)
                 logger.warning(f"{exc}; a new QR scan is needed", extra={"session_id": session_id})
         context = await self.browser.new_context(storage_state=legacy_state, user_agent=self.settings.user_agent)
+        await context.add_init_script(script=STORAGE_WATCH_JS)
         if self.settings.context_exportable_keys:
             await context.add_init_script(script=WEBCRYPTO_WRAPPER_JS)
         if header is not None and page_state is not None:

@@ -236,6 +236,7 @@ class BrowserSession(SessionBase):
         self.last_link_code: str | None = None
         self.link_code_count = 0
         self._reopen_lock = asyncio.Lock()
+        self._backup_lock = asyncio.Lock()  # one capture at a time: the backup loop and a stop may meet
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -432,22 +433,30 @@ class BrowserSession(SessionBase):
         self.worker.forget(self)
 
     async def backup(self, force: bool = False) -> bool:
-        """Save the auth archive if it changed since the last save (fenced). True when saved."""
-        if self.browser is None or not self.ready.is_set():
-            return False
-        raw = await self.browser.snapshot()
-        if self.browser.lost_keys and not self.lost_keys_reported and self.status is SessionStatus.READY:
-            # Ready here, but the archive cannot bring the login back elsewhere: say so where the tenant looks.
-            self.lost_keys_reported = True
-            await self.set_status(SessionStatus.READY, LOST_KEYS_REASON.format(keys=self.browser.lost_keys), force=True)
-        sha = digest(raw)
-        if sha == self.saved_sha and not force:
-            return False
-        stored = await self.worker.auth.save(self.lease, self.worker.host.strategy, raw)
-        self.saved_sha = sha
-        self.worker.metrics.auth_saves += 1
-        logger.debug("auth saved", extra={"session_id": self.id, "bytes": stored})
-        return True
+        """Save the auth archive if it changed since the last save (fenced). True when saved. A page whose
+        storage surely did not change since the saved archive is not even captured (`context`: the page's storage
+        watch; a graceful stop of clean sessions hands them back at once)."""
+        async with self._backup_lock:
+            browser = self.browser
+            if browser is None or not self.ready.is_set():
+                return False
+            if not force and await browser.unchanged_since_saved():
+                return False
+            raw = await browser.snapshot()
+            if browser.lost_keys and not self.lost_keys_reported and self.status is SessionStatus.READY:
+                # Ready here, but the archive cannot bring the login back elsewhere: say so where the tenant looks.
+                self.lost_keys_reported = True
+                await self.set_status(SessionStatus.READY, LOST_KEYS_REASON.format(keys=browser.lost_keys), force=True)
+            sha = digest(raw)
+            if sha == self.saved_sha and not force:
+                browser.mark_saved()
+                return False
+            stored = await self.worker.auth.save(self.lease, self.worker.host.strategy, raw)
+            self.saved_sha = sha
+            browser.mark_saved()
+            self.worker.metrics.auth_saves += 1
+            logger.debug("auth saved", extra={"session_id": self.id, "bytes": stored})
+            return True
 
     # --- crashes -----------------------------------------------------------------------------------------
     def _renderer_crash(self) -> None:
