@@ -1,0 +1,34 @@
+"""glibc's malloc and the worker's big buffers.
+
+Every inbound media file crosses the worker as a few buffers of its size: the page's base64 and the bytes in
+Python, strings and pipe buffers in Playwright's driver (node). glibc serves a request of 128 KiB or more with mmap
+and unmaps it when freed, but on the first such free it raises that threshold to the freed size (up to 32 MiB): from
+then on 1-2 MB buffers come from its heaps, and what they leave there stays with the process. In bench/media.py the
+worker's Python grew 101 -> 116 -> 123 MiB over two rounds of 500 images with no Python object kept (tracemalloc
+showed none), and the driver 194 -> 265 -> 247 MiB; with the threshold fixed at 1 MiB, 99 -> 106 -> 96 and
+186 -> 225 -> 225 (docs/benchmarks.md, Media). The fixed threshold is set for this process and, through the
+environment, for the driver and the Chromium it starts (glibc reads `MALLOC_MMAP_THRESHOLD_` at process start).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import MutableMapping
+
+MMAP_THRESHOLD_BYTES = 1 << 20
+_M_MMAP_THRESHOLD = -3  # malloc.h
+ENV = "MALLOC_MMAP_THRESHOLD_"
+
+
+def keep_big_buffers_out_of_the_heap(environ: MutableMapping[str, str] = os.environ) -> bool:
+    """Fix glibc's mmap threshold (an operator's `MALLOC_MMAP_THRESHOLD_` wins) for this process and the processes
+    it starts from now on. Call it first thing: buffers already freed into the heap stay there. False where the C
+    library has no `mallopt` (not glibc)."""
+    environ.setdefault(ENV, str(MMAP_THRESHOLD_BYTES))
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return bool(mallopt(_M_MMAP_THRESHOLD, int(environ[ENV])))
