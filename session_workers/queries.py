@@ -18,7 +18,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from session_workers.driver import PageRefused, WhatsAppDriver
+from session_workers.driver import PageRefused, WhatsAppDriver, page_closed
 from session_workers.inbound import media_id_for, moment
 from session_workers.ownership import REDIS_UNAVAILABLE
 from shared import redis_keys as keys
@@ -134,7 +134,9 @@ async def _reply(session: BrowserSession, command: ReadCommand, remaining: float
     except PageRefused as exc:
         return refused(REFUSALS.get(exc.code, "failed"), str(exc))
     except Exception as exc:
-        if not session.ready.is_set():
+        # A page that went away under the read (a browser crash is seen by the session a moment later): as for a
+        # send, the session is not connected right now; the asker may retry once it is back.
+        if not session.ready.is_set() or page_closed(exc):
             return refused("not_ready", "the session lost its connection to WhatsApp while reading")
         logger.warning("read failed", extra={"session_id": session.id, "query": command.query, "error": repr(exc)})
         return refused("failed", f"the page could not answer: {str(exc)[:200]}")
