@@ -16,7 +16,16 @@ SIGKILLed (its sessions ready elsewhere, nothing lost or sent twice), then a cla
 
 Run: flock /tmp/wagw-bench.lock .venv/bin/python bench/scale.py [--workers 20] [--steps 100,250,500,1000]
                                                                 [--phases steps,rolling,failover,storm]
+                                                                [--sessions-per-worker 50] [--idle-seconds 20]
+                                                                [--rates 1000,10000 | --rates '']
      .venv/bin/python bench/scale.py --plot-only   (redraw the picture from the data file)
+
+`--sessions-per-worker 50` sizes the fleet to the sessions at each step instead, as a deployment autoscales it
+(2, 5, 10 and 20 workers for 100, 250, 500 and 1,000): workers are added before a step's sessions are created (a
+claim takes toward a fair share, so the new ones take the new sessions). The idle figures per session are then given
+both gross (the whole control plane's cost over the sessions: what a capacity plan multiplies) and net of the
+workers' fixed cost (the no-session baseline scaled by the step's worker count); the data goes to
+scale-sized[-<phases>].json and the picture to docs/img/scale-sized.png.
 
 `--phases` runs only some of them (the sessions are still grown to the last step first, without the idle and
 traffic windows when `steps` is left out); a partial run writes scale-<phases>.json and draws nothing.
@@ -29,6 +38,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import os
 import signal
 import subprocess
@@ -313,6 +323,7 @@ async def idle_window(meter: Meter, sessions: int, seconds: float) -> dict[str, 
     span = after.at - before.at
     return {
         "seconds": round(span, 1),
+        "workers": len(meter.worker_pids),
         "redis_commands_per_s": round((after.redis_cmds - before.redis_cmds) / span, 1),
         "redis_commands_per_s_per_session": round((after.redis_cmds - before.redis_cmds) / span / sessions, 3),
         "redis_core_share": round((after.redis_cpu - before.redis_cpu) / span, 4),
@@ -631,12 +642,28 @@ PART_COLORS = {
 }
 
 
+def fleet_size(idle: dict[str, Any], data: dict[str, Any]) -> int:
+    """Workers running in an idle window (runs before the sized mode did not record it: a fixed fleet)."""
+    return int(idle.get("workers") or data.get("workers") or 20)
+
+
 def per_session_net(data: dict[str, Any]) -> dict[str, list[float]]:
-    """Each idle cost per session above the fleet's fixed cost (20 workers, no sessions): what a session adds."""
+    """Each idle cost per session above the fleet's fixed cost (its workers with no sessions: the no-session
+    baseline, scaled by the step's worker count when the fleet is sized to the sessions): what a session adds."""
     base = data["baseline_no_sessions"]
+    base_workers = fleet_size(base, data)
     return {
-        name: [(step["idle"][name] - base[name]) / step["sessions"] for step in data["steps"]] for name in IDLE_SERIES
+        name: [
+            (step["idle"][name] - base[name] * fleet_size(step["idle"], data) / base_workers) / step["sessions"]
+            for step in data["steps"]
+        ]
+        for name in IDLE_SERIES
     }
+
+
+def per_session_gross(data: dict[str, Any]) -> dict[str, list[float]]:
+    """Each idle cost over the sessions, the workers' fixed cost included: what a session costs as deployed."""
+    return {name: [step["idle"][name] / step["sessions"] for step in data["steps"]] for name in IDLE_SERIES}
 
 
 def plot(data: dict[str, Any], out: Path) -> Path:
@@ -647,26 +674,34 @@ def plot(data: dict[str, Any], out: Path) -> Path:
     relative, per_message = figure.subplots(1, 2)
     steps = data["steps"]
     sessions = [step["sessions"] for step in steps]
-    for name, values in per_session_net(data).items():
+    sized = data.get("sessions_per_worker")
+    series = per_session_gross(data) if sized else per_session_net(data)
+    for name, values in series.items():
         label, color = IDLE_SERIES[name]
         relative.plot(sessions, [v / values[0] for v in values], marker="o", color=color, label=label)
     band = (1 - TARGETS["flatness"], 1 + TARGETS["flatness"])
     relative.axhspan(*band, color="tab:gray", alpha=0.15, label="target +-20 %")
-    relative.set_title(f"Idle cost a session adds, relative to {sessions[0]} sessions")
+    what = "Idle cost per session, workers' fixed cost included" if sized else "Idle cost a session adds"
+    relative.set_title(f"{what},\nrelative to {sessions[0]} sessions", fontsize="medium")
     relative.set_ylabel("per-session cost / cost at the first step")
-    for rate_index, style in enumerate(("-", "--")):
+    rates = len(steps[0]["flows"])
+    for rate_index, style in list(enumerate(("-", "--")))[:rates]:
         for part, color in PART_COLORS.items():
             values = [step["flows"][rate_index]["cpu_ms_per_message"][part] for step in steps]
             rate = steps[0]["flows"][rate_index]["per_minute_offered"]
             label = f"{part.replace('_net_of_idle', ' (net)')}, {rate:,.0f}/min"
             per_message.plot(sessions, values, style, marker="o", color=color, label=label)
     per_message.set_title("CPU per message (ms)")
+    if not rates:
+        per_message.text(0.5, 0.5, "no traffic windows in this run", ha="center", transform=per_message.transAxes)
     per_message.set_ylabel("CPU ms per message")
+    fleet = f"{sized} sessions per worker" if sized else f"{fleet_size(steps[0]['idle'], data)} workers"
     for axes in (relative, per_message):
-        axes.set_xlabel("sessions (20 workers)")
+        axes.set_xlabel(f"sessions ({fleet})")
         axes.set_ylim(bottom=0)
         axes.grid(alpha=0.3)
-        axes.legend(fontsize="x-small")
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize="x-small")
     run = data.get("run", {})
     load = run.get("load_average_1m", {})
     note = f"run {run.get('started_utc', '?')}, load average {load.get('min', 0):.1f}-{load.get('max', 0):.1f}, 2 cores"
@@ -717,11 +752,12 @@ async def run(args: argparse.Namespace, system: LocalSystem, workdir: Path, resu
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
     fleet = Fleet(system, meter, workdir, worker_env)
-    fleet.start([f"w-{i:02d}" for i in range(args.workers)])
+    first = fleet_for(args, args.steps[0])
+    fleet.start([f"w-{i:02d}" for i in range(first)])
     await asyncio.sleep(5)
     baseline = await idle_window(meter, 1, args.idle_seconds)
     print(
-        f"{args.workers} workers up, no sessions: Redis {baseline['redis_commands_per_s']:.0f} commands/s, "
+        f"{first} workers up, no sessions: Redis {baseline['redis_commands_per_s']:.0f} commands/s, "
         f"used_memory {baseline['redis_used_memory'] / 2**20:.1f} MiB",
         flush=True,
     )
@@ -730,10 +766,12 @@ async def run(args: argparse.Namespace, system: LocalSystem, workdir: Path, resu
     result["baseline_no_sessions"] = baseline
     result["steps"] = steps
     if "steps" not in args.phases:
+        await asyncio.to_thread(grow_fleet, fleet, fleet_for(args, args.steps[-1]))
         grow_s = await grow(redis, system, demo.workspace_id, sessions, args.steps[-1])
         print(f"{len(sessions)} sessions ready in {grow_s:.1f} s", flush=True)
         await asyncio.sleep(args.settle_seconds)
     for total in args.steps if "steps" in args.phases else []:
+        await asyncio.to_thread(grow_fleet, fleet, fleet_for(args, total))
         grow_s = await grow(redis, system, demo.workspace_id, sessions, total)
         await asyncio.sleep(args.settle_seconds)
         idle = await idle_window(meter, total, args.idle_seconds)
@@ -741,7 +779,8 @@ async def run(args: argparse.Namespace, system: LocalSystem, workdir: Path, resu
         flows = []
         for rate in args.rates:
             flows.append(await flow_window(system, meter, redis, standin_dir, sessions, rate, args.flow_seconds, idle))
-        step = {"sessions": total, "grow_s": round(grow_s, 1), "idle": idle, "flows": flows}
+        step = {"sessions": total, "workers": len(fleet.processes), "grow_s": round(grow_s, 1), "idle": idle}
+        step["flows"] = flows
         steps.append(step)
         print_step(step, flush=True)
     if "rolling" in args.phases:
@@ -751,16 +790,28 @@ async def run(args: argparse.Namespace, system: LocalSystem, workdir: Path, resu
         result["failover"] = await attempt(failover(system, fleet, redis, standin_dir, sessions, args.rates[0]))
         print("failover:", json.dumps(result["failover"]), flush=True)
     if "storm" in args.phases:
-        result["claim_storm"] = await attempt(claim_storm(system, fleet, redis, sessions, args.workers))
+        workers = fleet_for(args, args.steps[-1])
+        result["claim_storm"] = await attempt(claim_storm(system, fleet, redis, sessions, workers))
         print("claim storm:", json.dumps(result["claim_storm"]), flush=True)
     await asyncio.to_thread(fleet.stop_all)
     await redis.aclose()
 
 
+def fleet_for(args: argparse.Namespace, sessions: int) -> int:
+    """The workers a step runs: a fixed fleet, or one sized to the sessions as a deployment autoscales it."""
+    return math.ceil(sessions / args.sessions_per_worker) if args.sessions_per_worker else args.workers
+
+
+def grow_fleet(fleet: Fleet, workers: int) -> None:
+    """Start workers until the fleet has `workers` (never stops any: the sized steps only grow)."""
+    fleet.start([f"w-{i:02d}" for i in range(len(fleet.processes), workers)])
+
+
 def print_step(step: dict[str, Any], flush: bool = True) -> None:
     idle = step["idle"]
     print(
-        f"{step['sessions']:>5} sessions (ready in {step['grow_s']} s): Redis {idle['redis_commands_per_s']:.0f} cmd/s "
+        f"{step['sessions']:>5} sessions on {idle.get('workers', '?')} workers (ready in {step['grow_s']} s): "
+        f"Redis {idle['redis_commands_per_s']:.0f} cmd/s "
         f"({idle['redis_commands_per_s_per_session']:.2f}/session), {idle['redis_core_share'] * 100:.1f} % of a core, "
         f"{idle['redis_used_memory'] / 2**20:.0f} MiB ({idle['redis_memory_per_session'] / 1024:.0f} KiB/session); "
         f"workers idle {idle['worker_core_share'] * 100:.1f} % of a core "
@@ -776,7 +827,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=20)
     parser.add_argument("--capacity", type=int, default=55, help="per worker: 50 each at 1,000, room for a failover")
     parser.add_argument("--steps", type=lambda s: [int(x) for x in s.split(",")], default=[100, 250, 500, 1000])
-    parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[1000.0, 10000.0])
+    parser.add_argument(
+        "--rates",
+        type=lambda s: [float(x) for x in s.split(",") if x],
+        default=[1000.0, 10000.0],
+        help="messages a minute in each step's traffic windows ('' for none: idle figures only)",
+    )
+    parser.add_argument(
+        "--sessions-per-worker",
+        type=int,
+        default=0,
+        help="size the fleet to each step's sessions (ceil(sessions / this) workers) instead of --workers",
+    )
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument("--settle-seconds", type=float, default=5.0)
     parser.add_argument("--flow-seconds", type=float, default=20.0)
@@ -787,14 +849,18 @@ def main() -> None:
         help=f"which to run, in this order: {','.join(PHASES)}",
     )
     parser.add_argument("--plot-only", action="store_true")
-    parser.add_argument("--img", type=Path, default=IMG_PATH, help="where to draw the picture")
+    parser.add_argument("--img", type=Path, help="where to draw the picture (default docs/img/scale[-sized].png)")
     add_data_dir_argument(parser)
     args = parser.parse_args()
     unknown = set(args.phases) - set(PHASES)
     if unknown:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))} (known: {', '.join(PHASES)})")
+    name = "scale-sized" if args.sessions_per_worker else "scale"
+    img = args.img or (IMG_PATH.with_name(f"{name}.png"))
     if args.plot_only:
-        print(plot(json.loads((args.data_dir / "scale.json").read_text()), args.img))
+        whole_run, steps_only = args.data_dir / f"{name}.json", args.data_dir / f"{name}-steps.json"
+        source = whole_run if whole_run.exists() or not steps_only.exists() else steps_only
+        print(plot(json.loads(source.read_text()), img))
         return
     workdir = Path(tempfile.mkdtemp(prefix="wagw-bench-scale-"))
     print(f"logs in {workdir}", flush=True)
@@ -807,11 +873,18 @@ def main() -> None:
         system.stop()
         sampler.stop()
         print(sampler.summary())
-        data = {"run": sampler.run_info(), "targets": TARGETS, "phases": args.phases, **result}
+        data = {
+            "run": sampler.run_info(),
+            "targets": TARGETS,
+            "phases": args.phases,
+            "workers": args.workers,
+            "sessions_per_worker": args.sessions_per_worker or None,
+            **result,
+        }
         whole = set(args.phases) == set(PHASES)
-        write_data(args.data_dir, "scale" if whole else "scale-" + "-".join(args.phases), data)
-        if whole and result.get("steps"):
-            print(plot(data, args.img))
+        write_data(args.data_dir, name if whole else f"{name}-" + "-".join(args.phases), data)
+        if (whole or args.sessions_per_worker) and result.get("steps"):
+            print(plot(data, img))
 
 
 if __name__ == "__main__":
