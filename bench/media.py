@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
 import hashlib
 import itertools
 import json
 import os
 import random
+import signal
+import socket
 import statistics
 import tempfile
 import threading
@@ -40,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -148,12 +153,65 @@ async def collect_garbage(debugging_port: int) -> int:
     return len(pages)
 
 
-def memory_now(system: LocalSystem, debugging_port: int) -> dict[str, dict[str, float] | int]:
-    """The worker's PSS as it is, and again 5 s after a garbage collection in every page."""
+NODE_INSPECTOR_PORT = 9229  # node's default: where SIGUSR1 opens a process's inspector
+_inspected: set[int] = set()  # driver processes whose inspector this bench opened
+
+
+def collect_driver_garbage(system: LocalSystem) -> bool:
+    """A full garbage collection in the worker's Playwright driver (node), which carries every media byte as
+    base64 strings and which the pages' collection does not reach: through the inspector SIGUSR1 opens in it (on
+    node's default port, which must be free the first time), with a bare WebSocket (CDP
+    `HeapProfiler.collectGarbage`). False if there was no single driver or its inspector did not answer."""
+    drivers = browser_parts(descendants(system.processes["worker-a"].pid))["Playwright driver"]
+    if len(drivers) != 1:
+        return False
+    inspector = f"http://127.0.0.1:{NODE_INSPECTOR_PORT}/json/list"
+    if drivers[0] not in _inspected:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(inspector, timeout=1)
+            return False  # some other process has the port: not ours to collect
+        os.kill(drivers[0], signal.SIGUSR1)
+        _inspected.add(drivers[0])
+    for _ in range(50):
+        try:
+            target = urlsplit(httpx.get(inspector, timeout=1).json()[0]["webSocketDebuggerUrl"])
+            break
+        except (httpx.HTTPError, IndexError, KeyError):
+            time.sleep(0.1)
+    else:
+        return False
+    with socket.create_connection((target.hostname or "127.0.0.1", target.port or 80), timeout=60) as sock:
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            f"GET {target.path} HTTP/1.1\r\nHost: {target.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        reader = sock.makefile("rb")
+        if b" 101 " not in reader.readline():
+            return False
+        while reader.readline() not in (b"\r\n", b""):
+            pass
+        command = json.dumps({"id": 1, "method": "HeapProfiler.collectGarbage"}).encode()
+        mask = os.urandom(4)  # a client's frames are masked (RFC 6455); this one is short (< 126 bytes)
+        sock.sendall(bytes([0x81, 0x80 | len(command)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(command)))
+        while head := reader.read(2):
+            length = head[1] & 0x7F
+            if length >= 126:
+                length = int.from_bytes(reader.read(2 if length == 126 else 8), "big")
+            body = reader.read(length)
+            if head[0] & 0x0F == 1 and json.loads(body).get("id") == 1:
+                return "error" not in json.loads(body)
+    return False
+
+
+def memory_now(system: LocalSystem, debugging_port: int) -> dict[str, Any]:
+    """The worker's PSS as it is, and again 5 s after a garbage collection in every page and in Playwright's
+    driver."""
     as_is = worker_pss_mib(system)
     pages = asyncio.run(collect_garbage(debugging_port))
+    driver = collect_driver_garbage(system)
     time.sleep(5)  # freed Blobs are released by the browser process, and V8 hands pages back, shortly after
-    return {"as_is": as_is, "after_gc": worker_pss_mib(system), "pages_collected": pages}
+    return {"as_is": as_is, "after_gc": worker_pss_mib(system), "pages_collected": pages, "driver_collected": driver}
 
 
 def cpu_by_part(system: LocalSystem) -> dict[str, float]:
@@ -512,7 +570,9 @@ def report(
             + "; ".join(
                 f"{part} {reading['as_is'][part]:.0f} -> {reading['after_gc'][part]:.0f}" for part in reading["as_is"]
             )
-            + f" ({reading['pages_collected']} pages collected)"
+            + f" ({reading['pages_collected']} pages collected; driver "
+            + ("collected" if reading.get("driver_collected") else "NOT collected")
+            + ")"
         )
     steps = [m["after_gc"]["total"] for m in memory]
     print(
