@@ -30,7 +30,13 @@ if TYPE_CHECKING:
     from session_workers.session import BrowserSession
 
 READS_AT_ONCE = 2  # per session: a page answers one evaluate at a time anyway
-WATCH_BLOCK_MS = 1000
+# How long one blocking read of a session's command stream waits (the read watcher's XREAD here, the command loop's
+# XREADGROUP in session.py). A command ends the wait at once and a stopping session cancels the read, so the length
+# only sets how often an idle session asks Redis again: at 1 s, these two reads were 2 of the ~5 Redis commands a
+# second an idle session cost, and most of an idle worker's CPU (docs/benchmarks.md, Scale). It must stay well
+# under the client's socket timeout (redis-py's default, 5 s), or an idle read ends in a TimeoutError.
+COMMAND_BLOCK_MS = 3000
+WATCH_BLOCK_MS = COMMAND_BLOCK_MS
 WATCH_RETRY_SECONDS = 0.5
 READY_MARGIN_SECONDS = 0.5  # a read waiting for the page gives up this long before the asker does, and says why
 # wa-js's error codes -> what the API answers (chat/functions/getMessages.ts and group/functions/ensureGroup.ts

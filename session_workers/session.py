@@ -317,7 +317,10 @@ class BrowserSession(SessionBase):
         if archive is not None and usable:
             # The archived page holds what its predecessor stored: reconcile from shortly before the save.
             self.reconcile_since_s = archive.saved_at_ms // 1000 - self.settings.reconcile_lookback_seconds
-        self.browser = await self.worker.host.open(self.id, raw, on_gone=self._browser_gone)
+        # A context the worker restored from this very archive while the previous owner's lease ran out (`context`):
+        # only the site's load is left.
+        prepared = self.worker.take_prepared(self.id, archive) if archive is not None and usable else None
+        self.browser = prepared or await self.worker.host.open(self.id, raw, on_gone=self._browser_gone)
         if self.stopping:
             await self.browser.close()
             return
@@ -890,7 +893,7 @@ class BrowserSession(SessionBase):
         checked = time.monotonic()
         while not self.stopping:
             response: Any = await redis.xreadgroup(
-                COMMANDS_GROUP, self.worker.worker_id, {stream: ">"}, count=10, block=1000
+                COMMANDS_GROUP, self.worker.worker_id, {stream: ">"}, count=10, block=queries.COMMAND_BLOCK_MS
             )
             for _stream, entries in response or []:
                 for entry_id, fields in entries:
