@@ -8,17 +8,23 @@ worker's Python grew 101 -> 116 -> 123 MiB over two rounds of 500 images with no
 showed none), and the driver 194 -> 265 -> 247 MiB; with the threshold fixed at 1 MiB, 99 -> 106 -> 96 and
 186 -> 225 -> 225 (docs/benchmarks.md, Media). The fixed threshold is set for this process and, through the
 environment, for the driver and the Chromium it starts (glibc reads `MALLOC_MMAP_THRESHOLD_` at process start).
+
+Buffers under the threshold (the smaller files) still come from the heaps; what they leave free there is handed
+back to the system every few seconds (`malloc_trim`), so a burst of media does not stay in the worker's memory.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import threading
+import time
 from collections.abc import MutableMapping
 
 MMAP_THRESHOLD_BYTES = 1 << 20
 _M_MMAP_THRESHOLD = -3  # malloc.h
 ENV = "MALLOC_MMAP_THRESHOLD_"
+GIVE_BACK_SECONDS = 10.0
 
 
 def keep_big_buffers_out_of_the_heap(environ: MutableMapping[str, str] = os.environ) -> bool:
@@ -32,3 +38,27 @@ def keep_big_buffers_out_of_the_heap(environ: MutableMapping[str, str] = os.envi
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     return bool(mallopt(_M_MMAP_THRESHOLD, int(environ[ENV])))
+
+
+def give_back() -> bool:
+    """Hand the free pages of glibc's heaps back to the system (`malloc_trim(0)`); True if some were. False where
+    the C library has no `malloc_trim`."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    return bool(trim(0))
+
+
+def keep_giving_back(every: float = GIVE_BACK_SECONDS) -> threading.Thread:
+    """A daemon thread that gives the heaps' free pages back every `every` seconds (a few milliseconds each)."""
+
+    def loop() -> None:
+        while True:
+            time.sleep(every)
+            give_back()
+
+    thread = threading.Thread(target=loop, name="malloc-give-back", daemon=True)
+    thread.start()
+    return thread
