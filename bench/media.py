@@ -2,18 +2,18 @@
 deliver -> the tenant's webhook receiver), one worker, N ready sessions.
 
 Inbound: `--images` images of `--min-mb`..`--max-mb` (random bytes, so nothing compresses) arrive on the sessions
-through the simulator's control API, as fast as it takes them. Measured at the tenant's webhook: media MB/s (all
-bytes over first arrival -> last `message.media`), p50/p99 from arrival to `message.media` (and to
-`message.received`, which never waits for its media). Checked: every image announced once, available, with the
-right size and sha256, and a sample fetched back through its presigned URL byte for byte. In the same run a
-baseline moves the same bytes out of a page (same Chromium, same simulator media server, the worker driver's own
-Blob read, `read_blob`) and into the same bucket with no gateway logic, as many at once as the worker's media
-slots; target: gateway MB/s >= 0.7 of it. The worker's memory (PSS of its process and its Chromium) after the run
-must be within 10 % of before (measured after a warm-up, so first-use allocations do not count). Memory is read
-after each of `--rounds` rounds of `--images` images, each time 10 s after the round and again after a forced
-garbage collection in every page (CDP `HeapProfiler.collectGarbage`, through a debugging port the bench opens on
-the worker's Chromium): growth that a collection takes back is garbage, growth that stays round after round is
-kept.
+through the simulator's control API (the bytes raw, then the message naming them), as fast as it takes them.
+Measured at the tenant's webhook: media MB/s (all bytes over first arrival -> last `message.media`), p50/p99 from
+arrival to `message.media` (and to `message.received`, which never waits for its media). Checked: every image
+announced once, available, with the right size and sha256, and a sample fetched back through its presigned URL byte
+for byte. In the same run a baseline moves the same bytes out of a page (same Chromium, same simulator media server,
+the worker driver's own Blob read, `read_blob`) and into the same bucket with no gateway logic, as many at once as
+the worker's media slots; target: gateway MB/s >= 0.7 of it. The worker's memory (PSS of its process and its
+Chromium) after the run must be within 10 % of before (measured after a warm-up, so first-use allocations do not
+count). Memory is read after each of `--rounds` rounds of `--images` images, each time 10 s after the round and
+again after a forced garbage collection in every page (CDP `HeapProfiler.collectGarbage`, through a debugging port
+the bench opens on the worker's Chromium) and in Playwright's driver (the same command through node's inspector,
+which SIGUSR1 opens): growth that a collection takes back is garbage, growth that stays round after round is kept.
 
 Outbound: `--sends` image messages by URL (a local HTTP server serves `--send-files` distinct images) POSTed to
 `/v1/sessions/{id}/messages` round-robin over the sessions: sends/s (first POST -> last `message.sent` at the
@@ -562,7 +562,7 @@ def report(
         print(f"CPU seconds during {name}: {used}")
     browser = ", ".join(f"{part} {seconds:.1f}" for part, seconds in baseline["browser_cpu_s"].items())
     print(f"  of which the baseline's own browser: {browser}")
-    print("worker memory (PSS, MiB; as it is 10 s after a round -> 5 s after a forced GC in every page):")
+    print("worker memory (PSS, MiB; as it is 10 s after a round -> 5 s after a forced GC in the pages and the driver):")
     for index, reading in enumerate(memory):
         label = "after the warm-up" if index == 0 else f"after round {index}"
         print(
