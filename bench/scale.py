@@ -647,16 +647,24 @@ def fleet_size(idle: dict[str, Any], data: dict[str, Any]) -> int:
     return int(idle.get("workers") or data.get("workers") or 20)
 
 
+# Which no-session costs grow with the fleet: each worker's own loops (claims, heartbeat, outbox) cost commands and
+# worker CPU; Redis's CPU and memory at no sessions are the server's own (its cron, its dataset), which a worker's
+# few commands a second barely move.
+PER_WORKER_BASELINE = {"redis_commands_per_s", "worker_core_share"}
+
+
 def per_session_net(data: dict[str, Any]) -> dict[str, list[float]]:
-    """Each idle cost per session above the fleet's fixed cost (its workers with no sessions: the no-session
-    baseline, scaled by the step's worker count when the fleet is sized to the sessions): what a session adds."""
+    """Each idle cost per session above the fixed cost (the no-session baseline; its per-worker parts scaled by the
+    step's worker count when the fleet is sized to the sessions): what a session adds."""
     base = data["baseline_no_sessions"]
     base_workers = fleet_size(base, data)
+
+    def fixed(name: str, step: dict[str, Any]) -> float:
+        scale = fleet_size(step["idle"], data) / base_workers if name in PER_WORKER_BASELINE else 1.0
+        return float(base[name]) * scale
+
     return {
-        name: [
-            (step["idle"][name] - base[name] * fleet_size(step["idle"], data) / base_workers) / step["sessions"]
-            for step in data["steps"]
-        ]
+        name: [(step["idle"][name] - fixed(name, step)) / step["sessions"] for step in data["steps"]]
         for name in IDLE_SERIES
     }
 
