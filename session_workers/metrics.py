@@ -86,6 +86,8 @@ class WorkerMetrics:
     lost_leases: int = 0
     wa_js_incompatible: int = 0
     reconciled: int = 0
+    prepared_restores: int = 0  # `context`: storage restored ahead of a takeover's claim
+    prepared_used: int = 0  # ... and used by the claim
     inbound_to_outbox_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
     statuses: Counter[str] = field(default_factory=Counter)
 

@@ -26,8 +26,8 @@ import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from session_workers.auth import AuthStore
-from session_workers.browser import BrowserHost, make_host
+from session_workers.auth import AuthArchive, AuthStore
+from session_workers.browser import BrowserHost, SessionBrowser, make_host
 from session_workers.health import HealthServer, liveness
 from session_workers.metrics import WorkerMetrics, browser_pss_bytes
 from session_workers.outbox import OutboxPoster, UnconfirmedEvents, poster_for
@@ -46,6 +46,8 @@ PROFILE_START_CONCURRENCY = 6
 CONTEXT_STARTS_PER_CORE = 4
 ORPHAN_DRAIN_LOCK_MS = 30_000
 SPOOL_BATCH = 100
+# A context restored ahead of a takeover (see Worker._prepare_takeover) that no claim used by then is closed.
+PREPARED_TTL_SECONDS = 30.0
 SPOOL_RETRY_SECONDS = 0.5
 # A flush attempt that has not finished by then is abandoned and tried again (a repeat is dropped at ingest): in a
 # chaos run, one attempt begun while Redis was paused never returned after it resumed, and its events waited
@@ -106,6 +108,10 @@ class Worker:
         self._loops: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._orphans_draining: set[str] = set()
+        # `context`: sessions of a silent worker whose storage this worker restored into fresh contexts while their
+        # leases ran out (session id -> (archive sha256, the context, when)); only a claim uses them.
+        self.prepared: dict[str, tuple[str, SessionBrowser, float]] = {}
+        self._preparing: set[str] = set()
         # Held while a session loads its archive, restores it and loads its page (also when a crash reopens it).
         self.start_slots = asyncio.Semaphore(start_concurrency(self.settings))
         self.health: HealthServer | None = None
@@ -207,6 +213,7 @@ class Worker:
         for task in self._loops:
             if task.get_name() in ("claim", "backup", "metrics"):
                 task.cancel()
+        self._expire_prepared(everything=True)
         sessions = list(self.sessions.values())
         if sessions:
             budget = max(1.0, deadline - time.monotonic() - 5)
@@ -404,6 +411,7 @@ class Worker:
                     await self.ownership.requeue_orphans(self.worker_id)
                 await self._requeue_orphans()
                 await self.claim_round()
+                self._expire_prepared()
             except (RedisError, OSError) as exc:
                 logger.warning("claim round failed", extra={"error": repr(exc)})
             await asyncio.sleep(interval * random.uniform(0.7, 1.3))
@@ -442,6 +450,11 @@ class Worker:
                 return 0
             want = 1
         candidates: Any = await self.redis.srandmember(keys.unowned_sessions(), want * 2 + 2)  # type: ignore[misc]
+        if self.prepared:  # sessions restored ahead of this claim first
+            ready = list(self.prepared)
+            open_ones: Any = await self.redis.smismember(keys.unowned_sessions(), ready)  # type: ignore[misc]
+            first = [sid for sid, is_free in zip(ready, open_ones, strict=True) if is_free]
+            candidates = first + [c for c in candidates or [] if c not in first]
         claimed = 0
         for session_id in candidates or []:
             if claimed >= want or self.draining:
@@ -495,12 +508,79 @@ class Worker:
         for worker_id, score in stale:
             if worker_id == self.worker_id:
                 continue
+            if score >= dead_before and worker_id not in self._preparing and self._prepares_takeovers:
+                self._preparing.add(worker_id)
+                self.spawn(self._prepare_takeover(str(worker_id)))
             moved = await self.ownership.requeue_orphans(worker_id)
             if moved:
                 logger.info("requeued sessions of a silent worker", extra={"dead": worker_id, "sessions": moved})
             if score < dead_before and worker_id not in self._orphans_draining:
                 self._orphans_draining.add(worker_id)
                 self.spawn(self._drain_orphan(worker_id, int(dead_before)))
+
+    async def _prepare_takeover(self, silent_id: str) -> None:
+        """A silent worker's leases run out within a lease TTL of its last heartbeat, and nobody may drive its
+        sessions before that. Meanwhile this worker's cores are idle: restore the storage of its share of them
+        into fresh contexts (archive read and opened, databases written on a blank page of the site's origin: no
+        page of the site is loaded, nothing connects), so a claim only has to load the site. A claim prefers them;
+        `BrowserSession._open` uses one only if the archive it loads under the lease is the same."""
+        try:
+            sessions: Any = await self.redis.smembers(keys.worker_sessions(silent_id))  # type: ignore[misc]
+            share = math.ceil(len(sessions) / len(await self._live_loads()))
+            room = self.capacity - len(self.sessions) - len(self.prepared)
+            picks = [str(s) for s in sessions if s not in self.sessions and s not in self.prepared]
+            random.shuffle(picks)
+            await asyncio.gather(*(self._prepare(sid) for sid in picks[: max(0, min(share, room))]))
+        except (RedisError, OSError) as exc:
+            logger.warning("preparing a takeover failed", extra={"silent": silent_id, "error": repr(exc)})
+        finally:
+            self._preparing.discard(silent_id)
+
+    async def _prepare(self, session_id: str) -> None:
+        async with self.start_slots:
+            # Once the lease is gone the session is claimed and started as usual; a worker that stops preparing
+            # (draining, its browser lost) leaves it.
+            if self.draining or session_id in self.sessions or not self.host.connected:
+                return
+            if not await self.redis.exists(keys.session_lease(session_id)):
+                return
+            try:
+                archive = await self.auth.load(session_id)
+                if archive is None or archive.strategy != self.host.strategy or archive.stale:
+                    return
+                browser = await self.host.open(session_id, archive.raw, on_gone=lambda: None)
+            except Exception as exc:
+                logger.debug("no restore ahead of the claim", extra={"session_id": session_id, "error": repr(exc)})
+                return
+            if self.draining or session_id in self.prepared:
+                await browser.close()
+                return
+            self.prepared[session_id] = (archive.sha256, browser, time.monotonic())
+            self.metrics.prepared_restores += 1
+
+    @property
+    def _prepares_takeovers(self) -> bool:
+        return self.settings.context_prepare_takeover and self.host.strategy == "context"
+
+    def take_prepared(self, session_id: str, archive: AuthArchive) -> SessionBrowser | None:
+        """The context restored ahead of this claim, if it holds the very archive the session loaded."""
+        found = self.prepared.pop(session_id, None)
+        if found is None:
+            return None
+        sha, browser, _at = found
+        page = browser.prepared_page
+        if sha != archive.sha256 or archive.stale or page is None or page.is_closed():
+            self.spawn(browser.close())
+            return None
+        self.metrics.prepared_used += 1
+        return browser
+
+    def _expire_prepared(self, everything: bool = False) -> None:
+        now = time.monotonic()
+        for session_id, (_sha, browser, at) in list(self.prepared.items()):
+            if everything or now - at > PREPARED_TTL_SECONDS:
+                del self.prepared[session_id]
+                self.spawn(browser.close())
 
     async def _drain_orphan(self, dead_id: str, dead_before: int) -> None:
         lock = keys.outbox_drain_lock(dead_id)
@@ -558,6 +638,7 @@ class Worker:
             return
         logger.error("the browser died; relaunching and restoring every session")
         self.metrics.restarts += 1
+        self._expire_prepared(everything=True)
         self.browser_relaunched.clear()
         for session in list(self.sessions.values()):
             session.browser_lost()

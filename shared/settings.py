@@ -140,6 +140,8 @@ class Settings(BaseSettings):
     worker_start_concurrency: int | None = Field(default=None, ge=1)
     # context strategy: the WebCrypto wrapper that lets non-extractable keys be archived (docs/session-workers.md)
     context_exportable_keys: bool = True
+    # context strategy: restore a silent worker's sessions into fresh contexts while their leases run out
+    context_prepare_takeover: bool = True
     auth_kms_key_id: str | None = None  # KMS key (id, ARN or alias) that encrypts auth archives (envelope)
     auth_backup_interval_seconds: float = Field(default=60.0, gt=0)
     auth_inline_max_bytes: int = Field(default=512 * 1024, ge=0)  # larger archives go to S3 (auth_bucket)
