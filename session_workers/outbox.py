@@ -19,6 +19,7 @@ import contextlib
 import json
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,12 +38,16 @@ AUTH_REFUSED = ("answered 401", "answered 403")
 # One drain attempt (read, post with httpx's 15 s timeout, delete) that takes longer is abandoned and tried again
 # (a repeat post is dropped at ingest): a Redis call begun during an outage must not hold the outbox up for good.
 DRAIN_ATTEMPT_TIMEOUT_SECONDS = 60.0
-# Woken by a new event after the stream ran dry, the poster waits this long before posting, so the events of the
+# Woken by a new event after the stream ran dry, the poster waits a moment before posting, so the events of the
 # next moment join the same batch: each batch costs the worker, ingest, SQS and deliver the same fixed work (a
 # signed POST, the tenant checks, a SendMessageBatch, a ReceiveMessage), and posted one by one at a few messages a
-# second that fixed work was most of the CPU per message (bench/e2e.py). Under a steady load the poster never
-# runs dry and never waits; an event's latency grows by at most this much.
-LINGER_SECONDS = 0.05  # the default of settings.outbox_linger_seconds (WAGW_OUTBOX_LINGER_SECONDS)
+# second that fixed work was most of the CPU per message (bench/e2e.py). The wait follows the worker's recent flow
+# (OutboxPoster.linger_now): long enough to expect about two more events, at most this much, and none when not
+# even one more is expected within it (a quiet worker's events go at once: waiting would only delay them). Under a
+# steady load the poster never runs dry and never waits; an event's latency grows by at most this much.
+LINGER_SECONDS = 0.2  # the default of settings.outbox_linger_seconds (WAGW_OUTBOX_LINGER_SECONDS)
+LINGER_EXPECTED_EVENTS = 2.0
+FLOW_WINDOW_SECONDS = 5.0  # the recent flow: events posted over this long
 # An empty stream is looked at again this soon by a poster nothing wakes (drain_all, a dead worker's outbox)...
 EMPTY_POLL_SECONDS = 0.2
 # ...and this soon by the worker's own poster, which every write to its stream wakes (Session.emit, the spool's
@@ -113,8 +118,20 @@ class OutboxPoster:
     failures: int = 0
     stats: PostStats = field(default_factory=PostStats)
     unconfirmed: UnconfirmedEvents | None = None
-    linger: float = LINGER_SECONDS
+    linger: float = LINGER_SECONDS  # the longest wait for company (linger_now)
     ran_dry: bool = False  # the last drain_once found the stream empty
+    posted_recently: deque[tuple[float, int]] = field(default_factory=deque)  # (monotonic time, events posted)
+
+    def linger_now(self, now: float | None = None) -> float:
+        """How long to wait for more events before posting the one that just woke the poster: about two more at
+        the rate of the last few seconds, at most `linger`; nothing when fewer than one more is expected."""
+        now = time.monotonic() if now is None else now
+        while self.posted_recently and self.posted_recently[0][0] < now - FLOW_WINDOW_SECONDS:
+            self.posted_recently.popleft()
+        rate = sum(count for _, count in self.posted_recently) / FLOW_WINDOW_SECONDS
+        if rate * self.linger < 1:
+            return 0.0
+        return min(self.linger, LINGER_EXPECTED_EVENTS / rate)
 
     async def depth(self) -> int:
         return int(await self.redis.xlen(self.stream))
@@ -191,6 +208,7 @@ class OutboxPoster:
         if done:
             await self.redis.xdel(self.stream, *done)
             self.stats.posted += len(done)
+            self.posted_recently.append((time.monotonic(), len(done)))
             if self.unconfirmed is not None:
                 finished = set(done)
                 self.unconfirmed.confirmed([event.id for entry_id, event in due if entry_id in finished])
@@ -231,8 +249,9 @@ class OutboxPoster:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):  # (wait_for can swallow a cancel on 3.11)
                         await wake.wait()
-                        if self.linger > 0:
-                            await asyncio.sleep(self.linger)
+                        linger = self.linger_now()
+                        if linger > 0:
+                            await asyncio.sleep(linger)
             else:
                 await asyncio.sleep(delay)
 

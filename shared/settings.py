@@ -188,9 +188,10 @@ class Settings(BaseSettings):
     )
     outbox_batch_size: int = Field(default=100, ge=1, le=100)
     outbox_backoff_max_seconds: float = Field(default=60.0, gt=0)
-    # How long the outbox poster, woken after running dry, waits for more events to join the batch
-    # (session_workers/outbox.py LINGER_SECONDS says why; 0 posts at once).
-    outbox_linger_seconds: float = Field(default=0.05, ge=0, le=1)
+    # The longest the outbox poster, woken after running dry, waits for more events to join the batch; it waits
+    # less when the recent flow is fast and not at all when it is slow (session_workers/outbox.py LINGER_SECONDS
+    # says why; 0 posts at once).
+    outbox_linger_seconds: float = Field(default=0.2, ge=0, le=1)
     stop_timeout_seconds: float = Field(default=25.0, gt=0)  # ECS stopTimeout is 30 s by default
     metrics_interval_seconds: float = Field(default=60.0, gt=0)
 

@@ -117,6 +117,29 @@ def test_backoff_grows_is_capped_and_honours_retry_after() -> None:
     assert poster.backoff(30) == 30  # Retry-After wins over the cap
 
 
+def test_the_outbox_linger_follows_the_recent_flow() -> None:
+    # Given a poster that may wait up to 0.2 s for company
+    poster = OutboxPoster(redis=None, stream="s", dead_stream="d", http=httpx.AsyncClient(), linger=0.2)  # type: ignore[arg-type]
+    # When nothing was posted lately, or a trickle (one event a second), it does not wait at all
+    assert poster.linger_now(now=100.0) == 0.0
+    poster.posted_recently.extend((96.0 + i, 1) for i in range(5))
+    assert poster.linger_now(now=100.0) == 0.0
+    # When ten events a second were posted over the last 5 s, it waits for about two more: its longest, 0.2 s
+    poster.posted_recently.clear()
+    poster.posted_recently.extend((95.5 + i * 0.5, 5) for i in range(10))
+    assert poster.linger_now(now=100.0) == pytest.approx(0.2)
+    # When forty a second, a quarter of that
+    poster.posted_recently.extend((99.9, 150) for _ in range(1))
+    assert poster.linger_now(now=100.0) == pytest.approx(2 / 40)
+    # And what was posted longer ago than the window no longer counts
+    assert poster.linger_now(now=200.0) == 0.0
+    assert not poster.posted_recently
+    # And a linger of 0 never waits
+    off = OutboxPoster(redis=None, stream="s", dead_stream="d", http=httpx.AsyncClient(), linger=0)  # type: ignore[arg-type]
+    off.posted_recently.append((100.0, 1000))
+    assert off.linger_now(now=100.0) == 0.0
+
+
 def test_prometheus_text_names_every_metric() -> None:
     metrics = WorkerMetrics(restarts=2)
     metrics.statuses.update({"ready": 3, "qr": 1})
