@@ -52,7 +52,7 @@ def give_back() -> bool:
 
 
 def keep_giving_back(every: float = GIVE_BACK_SECONDS) -> threading.Thread:
-    """A daemon thread that gives the heaps' free pages back every `every` seconds (a few milliseconds each)."""
+    """A daemon thread that gives the heaps' free pages back every `every` seconds."""
 
     def loop() -> None:
         while True:
