@@ -560,7 +560,8 @@ class Worker:
 
     @property
     def _prepares_takeovers(self) -> bool:
-        return self.settings.context_prepare_takeover and self.host.strategy == "context"
+        # A worker built without a browser (the tests' fakes, a stand-in page) has nothing to prepare in.
+        return self.settings.context_prepare_takeover and self._host is not None and self._host.strategy == "context"
 
     def take_prepared(self, session_id: str, archive: AuthArchive) -> SessionBrowser | None:
         """The context restored ahead of this claim, if it holds the very archive the session loaded."""
