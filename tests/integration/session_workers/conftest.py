@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
 from redis.asyncio import Redis
 
 from session_workers.browser import SharedBrowserHost
@@ -102,6 +102,18 @@ async def context_host() -> AsyncIterator[SharedBrowserHost]:
         yield shared
     finally:
         await shared.close()
+
+
+async def serve_origin(context: BrowserContext, origin: str) -> Page:
+    """A blank page of `origin` (routed, nothing fetched) in `context`: somewhere to write and read its storage."""
+
+    async def app(route: Route) -> None:
+        await route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>app</title>")
+
+    await context.route(f"{origin}/**", app)
+    page = await context.new_page()
+    await page.goto(f"{origin}/app")
+    return page
 
 
 async def start_context_worker(

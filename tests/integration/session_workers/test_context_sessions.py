@@ -27,23 +27,13 @@ pytestmark = pytest.mark.browser
 __all__ = ["kms_key"]
 
 
-@pytest.fixture(scope="module")
-async def host() -> AsyncIterator[SharedBrowserHost]:
-    shared = SharedBrowserHost(get_settings().model_copy(update={"auth_strategy": "context"}))
-    await shared.start()
-    try:
-        yield shared
-    finally:
-        await shared.close()
-
-
 @pytest.fixture
 async def worker(
-    worker_env: pytest.MonkeyPatch, host: SharedBrowserHost, workers: list[Worker]
+    worker_env: pytest.MonkeyPatch, context_host: SharedBrowserHost, workers: list[Worker]
 ) -> AsyncIterator[Worker]:
     worker_env.setenv("WAGW_AUTH_STRATEGY", "context")
     get_settings.cache_clear()
-    started = Worker(get_settings(), host=host, health_port=None)
+    started = Worker(get_settings(), host=context_host, health_port=None)
     workers.append(started)
     await started.start()
     yield started
@@ -143,7 +133,7 @@ async def test_login_by_pairing_code(redis: Redis, worker: Worker, sim: Simulato
 async def test_context_strategy_restores_the_session_on_another_worker_without_a_new_scan(
     redis: Redis,
     worker_env: pytest.MonkeyPatch,
-    host: SharedBrowserHost,
+    context_host: SharedBrowserHost,
     workers: list[Worker],
     sim: SimulatorServer,
     stub: IngestStub,
@@ -152,7 +142,7 @@ async def test_context_strategy_restores_the_session_on_another_worker_without_a
     worker_env.setenv("WAGW_AUTH_STRATEGY", "context")
     worker_env.setenv("WAGW_AUTH_KMS_KEY_ID", kms_key)
     get_settings.cache_clear()
-    worker = Worker(get_settings(), host=host, health_port=None)
+    worker = Worker(get_settings(), host=context_host, health_port=None)
     workers.append(worker)
     await worker.start()
     phone = "15550000303"
@@ -180,7 +170,7 @@ async def test_context_strategy_restores_the_session_on_another_worker_without_a
         assert plaintext not in stored and plaintext in archive.raw
     before = (await sim_state(sim))["stats"]
     qrs_before = len(stub.select("session.qr", sid))
-    second = Worker(get_settings(), host=host, health_port=None)
+    second = Worker(get_settings(), host=context_host, health_port=None)
     await second.start()
     try:
         # And the restored page decrypts its sealed token with the restored key and logs in: ready, no new QR
@@ -195,7 +185,7 @@ async def test_context_strategy_restores_the_session_on_another_worker_without_a
 
 
 async def test_an_archive_from_before_in_page_capture_says_so_and_the_page_asks_for_a_scan(
-    host: SharedBrowserHost, sim: SimulatorServer
+    context_host: SharedBrowserHost, sim: SimulatorServer
 ) -> None:
     # Given a storage-state archive of the earlier format, whose CryptoKey was saved as {} (Playwright loses it)
     origin = sim.url.rstrip("/")
@@ -226,7 +216,7 @@ async def test_an_archive_from_before_in_page_capture_says_so_and_the_page_asks_
     }
     failures_before = (await sim_state(sim))["stats"]["restore_failures"]
     # When a worker opens it
-    session = await host.open("sess_legacy", json.dumps(legacy).encode(), on_gone=lambda: None)
+    session = await context_host.open("sess_legacy", json.dumps(legacy).encode(), on_gone=lambda: None)
     try:
         page = await session.context.new_page()
         await page.goto(sim.url)
@@ -243,12 +233,16 @@ async def _restore_failures(sim: SimulatorServer, before: int) -> bool:
 
 
 async def test_renderer_crash_reopens_the_page_and_a_crash_loop_fails_the_session(
-    redis: Redis, worker_env: pytest.MonkeyPatch, host: SharedBrowserHost, sim: SimulatorServer, stub: IngestStub
+    redis: Redis,
+    worker_env: pytest.MonkeyPatch,
+    context_host: SharedBrowserHost,
+    sim: SimulatorServer,
+    stub: IngestStub,
 ) -> None:
     worker_env.setenv("WAGW_CRASH_LOOP_LIMIT", "2")
     worker_env.setenv("WAGW_AUTH_STRATEGY", "context")
     get_settings.cache_clear()
-    worker = Worker(get_settings(), host=host, health_port=None)
+    worker = Worker(get_settings(), host=context_host, health_port=None)
     await worker.start()
     try:
         sid = await new_session(redis, "sess_crash")
@@ -293,7 +287,7 @@ def browser_main_pids() -> list[int]:
 
 
 async def test_a_browser_crash_restores_every_session_from_its_archive_without_a_qr(
-    redis: Redis, worker: Worker, host: SharedBrowserHost, sim: SimulatorServer, stub: IngestStub
+    redis: Redis, worker: Worker, context_host: SharedBrowserHost, sim: SimulatorServer, stub: IngestStub
 ) -> None:
     sid = await new_session(redis, "sess_ctxcrash")
     await scan_latest_qr(stub, sim, sid, "15550000505")

@@ -5,15 +5,13 @@ the WebCrypto wrapper are detected and marked instead of silently lost."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import BrowserContext, Page, Route
 
 from session_workers.browser import ContextSession, SharedBrowserHost, parse_context_archive
-from shared.settings import get_settings
+from tests.integration.session_workers.conftest import serve_origin
 
 pytestmark = pytest.mark.browser
 
@@ -28,44 +26,24 @@ WRITE_JS = (JS / "write_every_type.js").read_text()
 CHECK_JS = (JS / "check_every_type.js").read_text()
 
 
-async def serve_origin(context: BrowserContext) -> Page:
-    async def app(route: Route) -> None:
-        await route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>app</title>")
-
-    await context.route(f"{ORIGIN}/**", app)
-    page = await context.new_page()
-    await page.goto(f"{ORIGIN}/app")
-    return page
-
-
-@pytest.fixture(scope="module")
-async def host() -> AsyncIterator[SharedBrowserHost]:
-    shared = SharedBrowserHost(get_settings().model_copy(update={"auth_strategy": "context"}))
-    await shared.start()
-    try:
-        yield shared
-    finally:
-        await shared.close()
-
-
-async def capture(host: SharedBrowserHost, session_id: str) -> tuple[bytes, ContextSession]:
-    session = await host.open(session_id, None, on_gone=lambda: None)
+async def capture(context_host: SharedBrowserHost, session_id: str) -> tuple[bytes, ContextSession]:
+    session = await context_host.open(session_id, None, on_gone=lambda: None)
     assert isinstance(session, ContextSession)
-    session.page = await serve_origin(session.context)
+    session.page = await serve_origin(session.context, ORIGIN)
     assert await session.page.evaluate(WRITE_JS)
     return await session.snapshot(), session
 
 
-async def test_every_value_type_round_trips_into_a_fresh_context(host: SharedBrowserHost) -> None:
+async def test_every_value_type_round_trips_into_a_fresh_context(context_host: SharedBrowserHost) -> None:
     # Given a page that stored every value type, with keys it made non-extractable
-    archive, first = await capture(host, "sess_types")
+    archive, first = await capture(context_host, "sess_types")
     await first.close()
     header, state = parse_context_archive(archive)
     assert header["lost_keys"] == 0 and header["origin"] == ORIGIN
     # When the archive is restored into a fresh context and the site loads
-    restored = await host.open("sess_types", archive, on_gone=lambda: None)
+    restored = await context_host.open("sess_types", archive, on_gone=lambda: None)
     try:
-        page = await serve_origin(restored.context)
+        page = await serve_origin(restored.context, ORIGIN)
         # Then every database, store, index, record and value is back, keys usable and non-extractable to the page
         assert await page.evaluate(CHECK_JS) == []
         # And a second capture of the restored page gives the same archive (the keys can move again)
@@ -80,10 +58,10 @@ async def test_every_value_type_round_trips_into_a_fresh_context(host: SharedBro
         await restored.close()
 
 
-async def test_the_wrapper_hides_itself_from_the_page_as_far_as_values_go(host: SharedBrowserHost) -> None:
-    session = await host.open("sess_wrapper", None, on_gone=lambda: None)
+async def test_the_wrapper_hides_itself_from_the_page_as_far_as_values_go(context_host: SharedBrowserHost) -> None:
+    session = await context_host.open("sess_wrapper", None, on_gone=lambda: None)
     try:
-        page = await serve_origin(session.context)
+        page = await serve_origin(session.context, ORIGIN)
         # When the page makes a non-extractable and an extractable key
         seen: dict[str, Any] = await page.evaluate(
             """async () => {
@@ -118,14 +96,16 @@ async def test_the_wrapper_hides_itself_from_the_page_as_far_as_values_go(host: 
         await session.close()
 
 
-async def test_keys_made_without_the_wrapper_are_detected_and_the_archive_marked(host: SharedBrowserHost) -> None:
+async def test_keys_made_without_the_wrapper_are_detected_and_the_archive_marked(
+    context_host: SharedBrowserHost,
+) -> None:
     # Given the wrapper is off (as for a session linked before it existed)
-    host.settings = host.settings.model_copy(update={"context_exportable_keys": False})
+    context_host.settings = context_host.settings.model_copy(update={"context_exportable_keys": False})
     try:
-        archive, session = await capture(host, "sess_legacy")
+        archive, session = await capture(context_host, "sess_legacy")
         await session.close()
     finally:
-        host.settings = host.settings.model_copy(update={"context_exportable_keys": True})
+        context_host.settings = context_host.settings.model_copy(update={"context_exportable_keys": True})
     # Then the capture says how many keys it could not take, and the archive carries the mark
     header, state = parse_context_archive(archive)
     assert header["lost_keys"] == 4  # AES, HMAC and the two private keys (public keys are always exportable)

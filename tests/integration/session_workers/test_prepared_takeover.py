@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -22,24 +21,14 @@ from tests.integration.session_workers.conftest import new_session, scan_latest_
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-async def host() -> AsyncIterator[SharedBrowserHost]:
-    shared = SharedBrowserHost(get_settings().model_copy(update={"auth_strategy": "context"}))
-    await shared.start()
-    try:
-        yield shared
-    finally:
-        await shared.close()
-
-
-def context_worker(host: SharedBrowserHost, worker_id: str) -> Worker:
-    return Worker(get_settings().model_copy(update={"worker_id": worker_id}), host=host, health_port=None)
+def context_worker(context_host: SharedBrowserHost, worker_id: str) -> Worker:
+    return Worker(get_settings().model_copy(update={"worker_id": worker_id}), host=context_host, health_port=None)
 
 
 async def test_a_takeover_restores_storage_while_the_leases_run_out_and_loads_the_site_only_after_its_claim(
     redis: Redis,
     worker_env: pytest.MonkeyPatch,
-    host: SharedBrowserHost,
+    context_host: SharedBrowserHost,
     workers: list[Worker],
     sim: SimulatorServer,
     stub: IngestStub,
@@ -50,7 +39,7 @@ async def test_a_takeover_restores_storage_while_the_leases_run_out_and_loads_th
     worker_env.setenv("WAGW_HEARTBEAT_INTERVAL_MS", "1500")
     worker_env.setenv("WAGW_LEASE_SAFETY_MARGIN_MS", "1500")
     get_settings.cache_clear()
-    a = context_worker(host, "prep-a")
+    a = context_worker(context_host, "prep-a")
     workers.append(a)
     await a.start()
     sid = await new_session(redis, "sess_prepared")
@@ -62,7 +51,7 @@ async def test_a_takeover_restores_storage_while_the_leases_run_out_and_loads_th
     await a.close_after_kill()
     killed_at = time.monotonic()
     loads_before = len((await sim_state(sim))["clients"])
-    b = context_worker(host, "prep-b")
+    b = context_worker(context_host, "prep-b")
     workers.append(b)
     await b.start()
     # When B sees A silent, it restores the session's storage into a fresh context

@@ -7,7 +7,6 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import BrowserContext, Page, Route
 from redis.asyncio import Redis
 
 from session_workers.browser import ContextSession, SharedBrowserHost, parse_context_archive
@@ -16,7 +15,7 @@ from session_workers.simulator.ingest_stub import IngestStub
 from session_workers.worker import Worker
 from shared import redis_keys as keys
 from shared.settings import get_settings
-from tests.integration.session_workers.conftest import control, new_session, scan_latest_qr
+from tests.integration.session_workers.conftest import control, new_session, scan_latest_qr, serve_origin
 
 pytestmark = pytest.mark.browser
 
@@ -92,31 +91,11 @@ LONG_WRITE_JS = """() => new Promise((resolve) => {
 })"""
 
 
-async def serve_origin(context: BrowserContext) -> Page:
-    async def app(route: Route) -> None:
-        await route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>app</title>")
-
-    await context.route(f"{ORIGIN}/**", app)
-    page = await context.new_page()
-    await page.goto(f"{ORIGIN}/app")
-    return page
-
-
-@pytest.fixture(scope="module")
-async def host() -> AsyncIterator[SharedBrowserHost]:
-    shared = SharedBrowserHost(get_settings().model_copy(update={"auth_strategy": "context"}))
-    await shared.start()
-    try:
-        yield shared
-    finally:
-        await shared.close()
-
-
 @pytest.fixture
-async def session(host: SharedBrowserHost) -> AsyncIterator[ContextSession]:
-    opened = await host.open("sess_watch", None, on_gone=lambda: None)
+async def session(context_host: SharedBrowserHost) -> AsyncIterator[ContextSession]:
+    opened = await context_host.open("sess_watch", None, on_gone=lambda: None)
     assert isinstance(opened, ContextSession)
-    opened.page = await serve_origin(opened.context)
+    opened.page = await serve_origin(opened.context, ORIGIN)
     assert await opened.page.evaluate(SETUP_JS)
     try:
         yield opened
@@ -203,7 +182,7 @@ def stored_messages(archive: bytes) -> list[str]:
 async def test_a_graceful_stop_captures_a_page_written_after_its_last_save_and_skips_a_clean_one(
     redis: Redis,
     worker_env: pytest.MonkeyPatch,
-    host: SharedBrowserHost,
+    context_host: SharedBrowserHost,
     workers: list[Worker],
     sim: SimulatorServer,
     stub: IngestStub,
@@ -211,7 +190,7 @@ async def test_a_graceful_stop_captures_a_page_written_after_its_last_save_and_s
 ) -> None:
     worker_env.setenv("WAGW_AUTH_STRATEGY", "context")
     get_settings.cache_clear()
-    worker = Worker(get_settings(), host=host, health_port=None)
+    worker = Worker(get_settings(), host=context_host, health_port=None)
     workers.append(worker)
     await worker.start()
     phones = {"sess_watch_dirty": "15550000611", "sess_watch_clean": "15550000612"}
