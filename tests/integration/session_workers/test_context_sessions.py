@@ -20,7 +20,14 @@ from session_workers.worker import Worker
 from shared import redis_keys as keys
 from shared.commands import RequestPairingCodeCommand, SendTextCommand, enqueue_command
 from shared.settings import get_settings
-from tests.integration.session_workers.conftest import control, eventually, new_session, scan_latest_qr, sim_state
+from tests.integration.session_workers.conftest import (
+    control,
+    eventually,
+    new_session,
+    scan_latest_qr,
+    sim_state,
+    start_context_worker,
+)
 from tests.integration.session_workers.kms import kms_key
 
 pytestmark = pytest.mark.browser
@@ -139,12 +146,7 @@ async def test_context_strategy_restores_the_session_on_another_worker_without_a
     stub: IngestStub,
     kms_key: str,
 ) -> None:
-    worker_env.setenv("WAGW_AUTH_STRATEGY", "context")
-    worker_env.setenv("WAGW_AUTH_KMS_KEY_ID", kms_key)
-    get_settings.cache_clear()
-    worker = Worker(get_settings(), host=context_host, health_port=None)
-    workers.append(worker)
-    await worker.start()
+    worker = await start_context_worker(worker_env, context_host, workers, WAGW_AUTH_KMS_KEY_ID=kms_key)
     phone = "15550000303"
     sid = await new_session(redis, "sess_ctxmove")
     await scan_latest_qr(stub, sim, sid, phone)

@@ -15,14 +15,9 @@ from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
 from session_workers.worker import Worker
 from shared import redis_keys as keys
-from shared.settings import get_settings
-from tests.integration.session_workers.conftest import new_session, scan_latest_qr, sim_state
+from tests.integration.session_workers.conftest import new_session, scan_latest_qr, sim_state, start_context_worker
 
 pytestmark = pytest.mark.browser
-
-
-def context_worker(context_host: SharedBrowserHost, worker_id: str) -> Worker:
-    return Worker(get_settings().model_copy(update={"worker_id": worker_id}), host=context_host, health_port=None)
 
 
 async def test_a_takeover_restores_storage_while_the_leases_run_out_and_loads_the_site_only_after_its_claim(
@@ -33,15 +28,13 @@ async def test_a_takeover_restores_storage_while_the_leases_run_out_and_loads_th
     sim: SimulatorServer,
     stub: IngestStub,
 ) -> None:
-    worker_env.setenv("WAGW_AUTH_STRATEGY", "context")
     # The deployed lease settings (the tests' fast ones leave almost no time between silence and lapse)
-    worker_env.setenv("WAGW_LEASE_TTL_MS", "6000")
-    worker_env.setenv("WAGW_HEARTBEAT_INTERVAL_MS", "1500")
-    worker_env.setenv("WAGW_LEASE_SAFETY_MARGIN_MS", "1500")
-    get_settings.cache_clear()
-    a = context_worker(context_host, "prep-a")
-    workers.append(a)
-    await a.start()
+    deployed_leases = {
+        "WAGW_LEASE_TTL_MS": "6000",
+        "WAGW_HEARTBEAT_INTERVAL_MS": "1500",
+        "WAGW_LEASE_SAFETY_MARGIN_MS": "1500",
+    }
+    a = await start_context_worker(worker_env, context_host, workers, WAGW_WORKER_ID="prep-a", **deployed_leases)
     sid = await new_session(redis, "sess_prepared")
     await scan_latest_qr(stub, sim, sid, "15550000711")
     await stub.wait_for(lambda: "ready" in stub.statuses(sid), 30, "ready on A")
@@ -51,9 +44,7 @@ async def test_a_takeover_restores_storage_while_the_leases_run_out_and_loads_th
     await a.close_after_kill()
     killed_at = time.monotonic()
     loads_before = len((await sim_state(sim))["clients"])
-    b = context_worker(context_host, "prep-b")
-    workers.append(b)
-    await b.start()
+    b = await start_context_worker(worker_env, context_host, workers, WAGW_WORKER_ID="prep-b", **deployed_leases)
     # When B sees A silent, it restores the session's storage into a fresh context
     deadline = time.monotonic() + 15
     lease_left_ms = -2

@@ -14,8 +14,13 @@ from session_workers.simulator import SimulatorServer
 from session_workers.simulator.ingest_stub import IngestStub
 from session_workers.worker import Worker
 from shared import redis_keys as keys
-from shared.settings import get_settings
-from tests.integration.session_workers.conftest import control, new_session, scan_latest_qr, serve_origin
+from tests.integration.session_workers.conftest import (
+    control,
+    new_session,
+    scan_latest_qr,
+    serve_origin,
+    start_context_worker,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -188,11 +193,7 @@ async def test_a_graceful_stop_captures_a_page_written_after_its_last_save_and_s
     stub: IngestStub,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    worker_env.setenv("WAGW_AUTH_STRATEGY", "context")
-    get_settings.cache_clear()
-    worker = Worker(get_settings(), host=context_host, health_port=None)
-    workers.append(worker)
-    await worker.start()
+    worker = await start_context_worker(worker_env, context_host, workers)
     phones = {"sess_watch_dirty": "15550000611", "sess_watch_clean": "15550000612"}
     for sid, phone in phones.items():
         await new_session(redis, sid)
