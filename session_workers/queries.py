@@ -36,7 +36,6 @@ READS_AT_ONCE = 2  # per session: a page answers one evaluate at a time anyway
 # second an idle session cost, and most of an idle worker's CPU (docs/benchmarks.md, Scale). It must stay well
 # under the client's socket timeout (redis-py's default, 5 s), or an idle read ends in a TimeoutError.
 COMMAND_BLOCK_MS = 3000
-WATCH_BLOCK_MS = COMMAND_BLOCK_MS
 WATCH_RETRY_SECONDS = 0.5
 READY_MARGIN_SECONDS = 0.5  # a read waiting for the page gives up this long before the asker does, and says why
 # wa-js's error codes -> what the API answers (chat/functions/getMessages.ts and group/functions/ensureGroup.ts
@@ -89,7 +88,7 @@ async def watch(session: BrowserSession) -> None:
     last = "$"
     while not session.stopping:
         try:
-            response: Any = await session.worker.redis.xread({stream: last}, count=50, block=WATCH_BLOCK_MS)
+            response: Any = await session.worker.redis.xread({stream: last}, count=50, block=COMMAND_BLOCK_MS)
         except REDIS_UNAVAILABLE:
             await asyncio.sleep(WATCH_RETRY_SECONDS)
             continue

@@ -810,8 +810,10 @@ def create_app(state: SimulatorState | None = None) -> FastAPI:
             made, mimetype, filename = sample(body.type) if body.type in SAMPLES else (b"", "", None)
             if given is not None:
                 data = given
+            elif body.media_b64 is not None:
+                data = base64.b64decode(body.media_b64)
             else:
-                data = base64.b64decode(body.media_b64) if body.media_b64 is not None else made
+                data = made
             mimetype = body.mimetype or mimetype or "application/octet-stream"
             sim.media[serialized] = None if body.media_gone else (data, mimetype)
             event["media"] = {
