@@ -19,7 +19,7 @@ from playwright.async_api import Browser, Page
 
 from session_workers.simulator import SimulatorServer
 from shared.settings import get_settings
-from tests.integration.session_workers.conftest import eventually
+from tests.integration.session_workers.conftest import control, eventually
 
 pytestmark = pytest.mark.browser
 
@@ -63,13 +63,6 @@ async def page(browser: Browser, sim: SimulatorServer) -> AsyncIterator[Page]:
     finally:
         await context.close()
         await control(sim, "page", wa_js_incompatible=False, link_code_ttl_ms=195_000)
-
-
-async def control(sim: SimulatorServer, path: str, **body: Any) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=10) as http:
-        response = await http.post(sim.url + f"control/{path}", json=body)
-        response.raise_for_status()
-        return dict(response.json())
 
 
 async def log(page: Page, name: str | None = None) -> list[Any]:
@@ -402,6 +395,36 @@ async def test_downloading_media_needs_a_media_message_and_the_servers_copy(page
     assert await page.evaluate(download, text["id"]) == {"error": "message_not_contains_media"}
     assert (await page.evaluate(download, photo["id"]))["type"] == "image/png"
     assert await page.evaluate(download, gone["id"]) == {"error": "media_download_failed"}
+
+
+async def test_media_given_raw_to_the_harness_downloads_as_wa_js_hands_it_over(
+    page: Page, sim: SimulatorServer
+) -> None:
+    """chat/functions/downloadMedia.ts returns `new Blob([cachedArrayBuffer])` of the message's media: bytes a test
+    hands the simulator raw (`/control/media`, a harness path WhatsApp has no twin of) come out of the page the same
+    way as bytes given as base64, byte for byte, with the message's mimetype."""
+    phone = "15550009094"
+    await open_linked(page, sim, phone)
+    data = bytes(range(256)) * 64
+    async with httpx.AsyncClient(timeout=10) as http:
+        given = (await http.post(sim.url + "control/media", content=data)).json()
+    raw = await control(
+        sim,
+        "inbound",
+        phone=phone,
+        sender=f"{CONTACT}@c.us",
+        type="document",
+        id="DLRAW",
+        media_ref=given["media_ref"],
+        mimetype="application/pdf",
+        filename="raw.pdf",
+    )
+    await eventually(lambda: at_least(page, "chat.new_message", 1), what="the message")
+    read = """(id) => WPP.chat.downloadMedia(id).then(async (b) => ({
+      type: b.type, bytes: Array.from(new Uint8Array(await b.arrayBuffer())) }))"""
+    got = await page.evaluate(read, raw["id"])
+    assert got["type"] == "application/pdf"
+    assert bytes(got["bytes"]) == data
 
 
 async def test_reactions_edits_revokes_presence_groups_and_calls_have_wa_js_shapes(
