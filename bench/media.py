@@ -48,7 +48,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bench.common import LoadSampler, add_data_dir_argument, browser_parts, cpu_seconds, cpu_used, write_data
+from bench.common import (
+    LoadSampler,
+    add_data_dir_argument,
+    browser_parts,
+    cpu_seconds,
+    cpu_used,
+    threads_named,
+    write_data,
+)
 from bench.e2e import DEFAULT_LIMITS, onboard
 from session_workers.driver import read_blob
 from session_workers.metrics import descendants, pss_kib
@@ -75,15 +83,6 @@ class Image:
 
     def data(self) -> bytes:
         return random.Random(self.seed).randbytes(self.size)
-
-
-@dataclass
-class Arrival:
-    image: Image
-    session_phone: str
-    whatsapp_id: str = ""
-    sha256: str = ""
-    arrived_at: float = 0.0
 
 
 @dataclass
@@ -216,7 +215,8 @@ def memory_now(system: LocalSystem, debugging_port: int) -> dict[str, Any]:
 
 def cpu_by_part(system: LocalSystem) -> dict[str, float]:
     """CPU seconds used so far by each part of the system; the bench's own share is what is left of its process
-    tree (the injector, the deliver poller, the receiver, and the baseline's browser)."""
+    tree (the injector and the baseline's browser and S3 puts) once deliver's and the receiver's threads are
+    counted apart."""
     worker = system.processes["worker-a"].pid
     browser = descendants(worker)
     roles = browser_parts(browser)
@@ -234,7 +234,17 @@ def cpu_by_part(system: LocalSystem) -> dict[str, float]:
     parts["bench process (+ baseline browser)"] = [
         p for p in [os.getpid(), *descendants(os.getpid())] if p not in counted
     ]
-    return {part: sum(cpu_seconds(pid) for pid in pids) for part, pids in parts.items()}
+    used = {part: sum(cpu_seconds(pid) for pid in pids) for part, pids in parts.items()}
+    # The system's parts that are threads of this process: deliver (the local SQS poller, Lambda's event source
+    # mapping, and the handler it calls) and the tenant's receiver; the bench process's figure is what is left.
+    threads = {
+        "deliver (SQS poller + handler)": threads_named("sqs-poller"),
+        "tenant's receiver": threads_named("receiver"),
+    }
+    for part, tids in threads.items():
+        used[part] = sum(cpu_seconds(os.getpid(), tid) for tid in tids)
+        used["bench process (+ baseline browser)"] -= used[part]
+    return used
 
 
 def make_images(count: int, min_mb: float, max_mb: float, seed: int) -> list[Image]:
@@ -243,45 +253,75 @@ def make_images(count: int, min_mb: float, max_mb: float, seed: int) -> list[Ima
 
 
 # --- inbound -----------------------------------------------------------------------------------------------------
-def inject(system: LocalSystem, phones: list[str], images: list[Image], tag: str) -> list[Arrival]:
-    """Each session's share arrives in order from a thread of its own (the sessions in parallel). The bytes are
-    made (and their sha256 taken) before the first arrives, and each is handed to the simulator raw
-    (`/control/media`) and then announced (`/control/inbound` with its `media_ref`): WhatsApp's servers, which the
-    simulator stands in for, do not run on the gateway's cores, so the harness's side of the burst is kept small
-    (base64 inside JSON cost the simulator and the bench about 20 ms of CPU per MiB, the baseline nothing)."""
+@dataclass
+class Arrival:
+    image: Image
+    session_phone: str
+    whatsapp_id: str = ""
+    sha256: str = ""
+    arrived_at: float = 0.0
+    media_ref: str = ""
+
+
+def stage(system: LocalSystem, phones: list[str], images: list[Image]) -> list[Arrival]:
+    """Before the burst: the bytes made (and their sha256 taken) and handed to the simulator raw
+    (`/control/media`), where they wait as on WhatsApp's media servers, which hold a file before the message naming
+    it reaches the phone (the sender uploaded it first). WhatsApp's servers do not run on the gateway's cores, so
+    the harness's side of the burst is kept to the announcements: base64 inside JSON cost the simulator and the
+    bench about 20 ms of CPU per MiB, and taking the raw bytes during the burst still several (docs/benchmarks.md,
+    Media, runs 13-). The page still fetches each from `/api/media` when wa-js's `downloadMedia` asks for it."""
     arrivals = [Arrival(image, phones[i % len(phones)]) for i, image in enumerate(images)]
-    payloads: dict[int, bytes] = {}
-    for arrival in arrivals:
-        payloads[arrival.image.index] = data = arrival.image.data()
-        arrival.sha256 = hashlib.sha256(data).hexdigest()
 
     def session_share(phone: str) -> None:
         with httpx.Client(base_url=system.simulator_url, timeout=60) as http:
             for arrival in (a for a in arrivals if a.session_phone == phone):
-                given = http.post(
-                    "/control/media",
-                    content=payloads.pop(arrival.image.index),
-                    headers={"Content-Type": "application/octet-stream"},
-                )
+                data = arrival.image.data()
+                arrival.sha256 = hashlib.sha256(data).hexdigest()
+                given = http.post("/control/media", content=data, headers={"Content-Type": "application/octet-stream"})
                 given.raise_for_status()
-                response = http.post(
-                    "/control/inbound",
-                    json={
-                        "phone": phone,
-                        "sender": "6289990001@c.us",
-                        "type": "image",
-                        "media_ref": given.json()["media_ref"],
-                        "mimetype": "image/jpeg",
-                        "filename": f"{tag}-{arrival.image.index}.jpg",
-                        "caption": f"{tag} {arrival.image.index}",
-                    },
-                )
-                response.raise_for_status()
-                arrival.arrived_at = time.time()
-                arrival.whatsapp_id = response.json()["id"]
+                arrival.media_ref = given.json()["media_ref"]
 
     with ThreadPoolExecutor(len(phones)) as pool:
         list(pool.map(session_share, phones))
+    return arrivals
+
+
+def announce(system: LocalSystem, arrivals: list[Arrival], tag: str) -> None:
+    """The burst: each session's share arrives in order from a thread of its own (the sessions in parallel), as
+    fast as the simulator takes them (`/control/inbound` naming the staged bytes by `media_ref`)."""
+    phones = sorted({a.session_phone for a in arrivals})
+    clients = {phone: httpx.Client(base_url=system.simulator_url, timeout=60) for phone in phones}
+
+    def session_share(phone: str) -> None:
+        http = clients[phone]
+        for arrival in (a for a in arrivals if a.session_phone == phone):
+            response = http.post(
+                "/control/inbound",
+                json={
+                    "phone": phone,
+                    "sender": "6289990001@c.us",
+                    "type": "image",
+                    "media_ref": arrival.media_ref,
+                    "mimetype": "image/jpeg",
+                    "filename": f"{tag}-{arrival.image.index}.jpg",
+                    "caption": f"{tag} {arrival.image.index}",
+                },
+            )
+            response.raise_for_status()
+            arrival.arrived_at = time.time()
+            arrival.whatsapp_id = response.json()["id"]
+
+    try:
+        with ThreadPoolExecutor(len(phones)) as pool:
+            list(pool.map(session_share, phones))
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+def inject(system: LocalSystem, phones: list[str], images: list[Image], tag: str) -> list[Arrival]:
+    arrivals = stage(system, phones, images)
+    announce(system, arrivals, tag)
     return arrivals
 
 
@@ -294,8 +334,8 @@ def wait_for(check: Any, within: float) -> bool:
     return bool(check())
 
 
-def run_inbound(system: LocalSystem, timings: Timings, phones: list[str], images: list[Image]) -> dict[str, Any]:
-    arrivals = inject(system, phones, images, "bench")
+def run_inbound(system: LocalSystem, timings: Timings, arrivals: list[Arrival]) -> dict[str, Any]:
+    announce(system, arrivals, "bench")
     ids = [a.whatsapp_id for a in arrivals]
     wait_for(lambda: all(i in timings.media for i in ids), 600)
     media_latency = [timings.media_at[a.whatsapp_id] - a.arrived_at for a in arrivals if a.whatsapp_id in timings.media]
@@ -510,8 +550,9 @@ def main() -> None:
                 f"pid {system.processes['worker-a'].pid})",
                 flush=True,
             )
+            arrivals = stage(system, phones, images)  # before the CPU count starts: WhatsApp's side, not ours
             cpu_start = cpu_by_part(system)
-            rounds.append(run_inbound(system, timings, phones, images))
+            rounds.append(run_inbound(system, timings, arrivals))
             rounds[-1]["cpu_s"] = cpu_used(cpu_start, cpu_by_part(system))
             time.sleep(10)  # let the page's and Python's collectors run before judging memory
             memory.append(memory_now(system, port))
