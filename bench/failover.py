@@ -37,7 +37,8 @@ from bench.common import (
     LoadSampler,
     add_data_dir_argument,
     cmdline,
-    cpu_seconds,
+    descendants_in,
+    process_times,
     start_simulated_backends,
     write_data,
 )
@@ -59,26 +60,33 @@ class CpuSampler:
     def __init__(self, workers: dict[str, int]) -> None:
         self.workers = workers  # label -> pid
         self.samples: list[tuple[float, dict[str, float]]] = []
+        self._named: dict[int, tuple[str, str]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
 
     def parts(self) -> dict[str, float]:
-        found = {"bench (simulator, ingest stub)": cpu_seconds(os.getpid(), reaped_children=True)}
+        table = process_times()
+        found = {"bench (simulator, ingest stub)": table[os.getpid()].cpu_s}
         roots = {pid: label for label, pid in self.workers.items()}
         owner_of = dict(roots)
         for worker, root in self.workers.items():
-            owner_of.update({pid: worker for pid in descendants(root)})
-        for pid in descendants(os.getpid()):
+            owner_of.update({pid: worker for pid in descendants_in(table, root)})
+        for pid in descendants_in(table, os.getpid()):
             label = owner_of.get(pid)
-            name = process_name(pid)
+            name, command = self._names(pid)
             if label is not None:
                 kind = "python" if pid in roots else "node" if "node" in name else "chromium"
                 key = f"{label} {kind}"
             else:
-                command = cmdline(pid)
                 key = "localstack" if "localstack" in command else "redis" if "redis" in name else f"other ({name})"
-            found[key] = found.get(key, 0.0) + cpu_seconds(pid, reaped_children=True)
+            found[key] = found.get(key, 0.0) + table[pid].cpu_s
         return found
+
+    def _names(self, pid: int) -> tuple[str, str]:
+        """A process's name and command line, read once (a pid is not reused within a run)."""
+        if pid not in self._named:
+            self._named[pid] = (process_name(pid), cmdline(pid))
+        return self._named[pid]
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
