@@ -8,6 +8,7 @@ the bucket's lifecycle rule; the record expires with them.
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -45,8 +46,11 @@ def record_ttl_seconds() -> int:
 
 
 async def save(redis: Redis, record: MediaRecord) -> None:
-    await redis.hset(keys.media(record.id), mapping=record.to_hash())
-    await redis.expire(keys.media(record.id), record_ttl_seconds())
+    """The record and its expiry in one round trip."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(keys.media(record.id), mapping=record.to_hash())
+        pipe.expire(keys.media(record.id), record_ttl_seconds())
+        await pipe.execute()
 
 
 async def get(redis: Redis, media_id: str) -> MediaRecord | None:
@@ -105,14 +109,27 @@ async def read(record: MediaRecord, max_bytes: int) -> bytes:
     return data
 
 
+def checksum_sha256(record: MediaRecord) -> str | None:
+    """The record's sha256 as S3's `ChecksumSHA256` (base64 of the digest), or None when it has none."""
+    return base64.b64encode(bytes.fromhex(record.sha256)).decode() if record.sha256 else None
+
+
 async def write(record: MediaRecord, data: bytes) -> None:
+    """Put the bytes. With the record's sha256 (inbound media: the digest its event announces), S3 checks the bytes
+    against it and refuses the put on a mismatch (`BadDigest`), and keeps it as the object's checksum; botocore
+    then sends that digest instead of computing a CRC32 over the body itself."""
+    params = {
+        "Bucket": get_settings().media_bucket,
+        "Key": record.s3_key,
+        "Body": data,
+        "ContentType": record.mimetype,
+        "ServerSideEncryption": "AES256",
+    }
+    checksum = checksum_sha256(record)
+    if checksum is not None:
+        params["ChecksumSHA256"] = checksum
+
     def put() -> None:
-        aws.s3().put_object(
-            Bucket=get_settings().media_bucket,
-            Key=record.s3_key,
-            Body=data,
-            ContentType=record.mimetype,
-            ServerSideEncryption="AES256",
-        )
+        aws.s3().put_object(**params)
 
     await asyncio.to_thread(put)
