@@ -552,8 +552,11 @@ def main() -> None:
             )
             arrivals = stage(system, phones, images)  # before the CPU count starts: WhatsApp's side, not ours
             cpu_start = cpu_by_part(system)
+            polled = dict(system.pollers[0].totals)
             rounds.append(run_inbound(system, timings, arrivals))
             rounds[-1]["cpu_s"] = cpu_used(cpu_start, cpu_by_part(system))
+            # deliver's invocations: how many records each got (SQS calls and fixed handler work are per batch)
+            rounds[-1]["deliver_polls"] = {k: v - polled[k] for k, v in system.pollers[0].totals.items()}
             time.sleep(10)  # let the page's and Python's collectors run before judging memory
             memory.append(memory_now(system, port))
         inbound = rounds[0]
@@ -596,6 +599,12 @@ def report(
         f"baseline (page -> S3, {BASELINE_AT_ONCE} at once, no gateway logic, round 1's images): "
         f"{baseline['seconds']:.1f} s = {baseline['mb_per_s']:.1f} MiB/s; gateway (round 1) / baseline = {ratio:.2f}"
     )
+    for number, phase in enumerate(rounds, 1):
+        polls = phase["deliver_polls"]
+        print(
+            f"deliver in round {number}: {polls['received']} records in {polls['batches']} invocations "
+            f"({polls['received'] / max(1, polls['batches']):.2f} a batch), {polls['empty']} empty receives"
+        )
     phases = [(f"inbound round {n}", phase["cpu_s"]) for n, phase in enumerate(rounds, 1)]
     phases += [("baseline", baseline["cpu_s"]), ("10 s at rest before the rounds", idle_cpu_s)]
     for name, cpu in phases:

@@ -128,7 +128,9 @@ class SqsPoller:
         self._threads: list[threading.Thread] = []
         self._arn: str | None = None
         self._lock = threading.Lock()
-        self.totals = {"received": 0, "deleted": 0, "failed": 0, "crashed": 0}
+        # received, deleted, failed: records; crashed: batches whose handler raised; batches: invocations (receives
+        # that returned records); empty: receives that returned none
+        self.totals = {"received": 0, "deleted": 0, "failed": 0, "crashed": 0, "batches": 0, "empty": 0}
 
     @property
     def queue_arn(self) -> str:
@@ -147,6 +149,8 @@ class SqsPoller:
         )
         messages: list[dict[str, Any]] = response.get("Messages", [])
         if not messages:
+            with self._lock:
+                self.totals["empty"] += 1
             return PollResult(0, 0, 0)
         event = build_event(messages, self.queue_arn)
         context = LocalContext(function_name=self.function_name, timeout_seconds=self.timeout_seconds)
@@ -176,6 +180,7 @@ class SqsPoller:
             self.totals["deleted"] += deleted
             self.totals["failed"] += failed
             self.totals["crashed"] += int(crashed)
+            self.totals["batches"] += 1
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -183,6 +183,9 @@ async def test_poison_record_is_left_for_sqs_redrive(
     assert sum(r.deleted for r in results) == 1
     assert sum(r.failed for r in results) == 1
     assert [r.verified_by for r in receiver.received] == [[0, 1]]
+    # And the poller counted its invocations and its empty receives apart
+    assert poller.totals["batches"] == sum(1 for r in results if r.received)
+    assert poller.totals["empty"] == sum(1 for r in results if not r.received)
 
 
 def _statuses(received: list[Received]) -> list[int]:
