@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -27,6 +28,21 @@ def refresh_settings() -> None:
     """Drop cached settings and clients so the next use reads the environment afresh."""
     get_settings.cache_clear()
     aws.reset_clients()
+
+
+@contextmanager
+def own_media_bucket(env: pytest.MonkeyPatch, prefix: str) -> Iterator[str]:
+    """A media bucket of the test's own on LocalStack, set as WAGW_MEDIA_BUCKET; emptied and removed after."""
+    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    env.setenv("WAGW_MEDIA_BUCKET", name)
+    refresh_settings()
+    aws.s3().create_bucket(Bucket=name)
+    try:
+        yield name
+    finally:
+        for item in aws.s3().list_objects_v2(Bucket=name).get("Contents", []):
+            aws.s3().delete_object(Bucket=name, Key=item["Key"])
+        aws.s3().delete_bucket(Bucket=name)
 
 
 @pytest.fixture(scope="session")

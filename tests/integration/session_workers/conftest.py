@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from shared import aws, topology
 from shared.settings import get_settings
 from shared.store.records import SessionRecord
 from shared.store.sessions import create_session
+from tests.conftest import own_media_bucket
 
 FAST = {
     "WAGW_LEASE_TTL_MS": "1500",
@@ -79,18 +79,9 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 def media_bucket(aws_endpoint: str, worker_env: pytest.MonkeyPatch) -> Iterator[str]:
     """A media bucket of the test's own on LocalStack (with the CORS rule the local system puts on it)."""
-    name = f"wagw-media-test-{uuid.uuid4().hex[:12]}"
-    worker_env.setenv("WAGW_MEDIA_BUCKET", name)
-    get_settings.cache_clear()
-    aws.reset_clients()
-    aws.s3().create_bucket(Bucket=name)
-    aws.s3().put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": topology.media_cors_rules(["*"])})
-    try:
+    with own_media_bucket(worker_env, "wagw-media-test") as name:
+        aws.s3().put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": topology.media_cors_rules(["*"])})
         yield name
-    finally:
-        for item in aws.s3().list_objects_v2(Bucket=name).get("Contents", []):
-            aws.s3().delete_object(Bucket=name, Key=item["Key"])
-        aws.s3().delete_bucket(Bucket=name)
 
 
 @pytest.fixture(scope="module")

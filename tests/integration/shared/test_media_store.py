@@ -13,24 +13,15 @@ from redis.asyncio import Redis
 
 from shared import aws
 from shared import redis_keys as keys
-from shared.settings import get_settings
 from shared.store import media as media_store
 from shared.store.media import MediaRecord
+from tests.conftest import own_media_bucket
 
 
 @pytest.fixture
 def bucket(aws_endpoint: str, env: pytest.MonkeyPatch) -> Iterator[str]:
-    name = f"wagw-media-store-{uuid.uuid4().hex[:12]}"
-    env.setenv("WAGW_MEDIA_BUCKET", name)
-    get_settings.cache_clear()
-    aws.reset_clients()
-    aws.s3().create_bucket(Bucket=name)
-    try:
+    with own_media_bucket(env, "wagw-media-store") as name:
         yield name
-    finally:
-        for item in aws.s3().list_objects_v2(Bucket=name).get("Contents", []):
-            aws.s3().delete_object(Bucket=name, Key=item["Key"])
-        aws.s3().delete_bucket(Bucket=name)
 
 
 def inbound_record(data: bytes, sha256: str | None) -> MediaRecord:
