@@ -339,8 +339,9 @@ class BlobUnreadable(Exception):
 
 async def read_blob(cdp: CDPSession, expression: str) -> tuple[bytes, str | None]:
     """Evaluate `expression` (a Blob, or a promise of one) in the page's main world and read the Blob's bytes
-    through the browser: (bytes, the Blob's type). The page's handle is released before the read: the read stream
-    holds the Blob's data by itself."""
+    through the browser: (bytes, the Blob's type). The page's handle is held until the read ends: once the page
+    no longer references the Blob the browser may drop its data before `IO.read` opens it ("Read failed", seen
+    under load in bench/media.py's baseline when the handle was released before the read)."""
     group = "wagw-blob-" + secrets.token_hex(6)  # per call: downloads run side by side in one page
     try:
         reply = await cdp.send(
@@ -363,9 +364,14 @@ async def read_blob(cdp: CDPSession, expression: str) -> tuple[bytes, str | None
         )
         mimetype = described["result"].get("value")
         handle = "blob:" + (await cdp.send("IO.resolveBlob", {"objectId": blob["objectId"]}))["uuid"]
+        return await read_stream(cdp, handle), str(mimetype) if mimetype else None
     finally:
         with contextlib.suppress(Exception):  # the page may be gone: its objects went with it
             await cdp.send("Runtime.releaseObjectGroup", {"objectGroup": group})
+
+
+async def read_stream(cdp: CDPSession, handle: str) -> bytes:
+    """Every byte of a CDP IO stream, which is closed after."""
     chunks: list[bytes] = []
     try:
         while True:
@@ -373,11 +379,10 @@ async def read_blob(cdp: CDPSession, expression: str) -> tuple[bytes, str | None
             data = part.get("data") or ""
             chunks.append(base64.b64decode(data) if part.get("base64Encoded") else data.encode())
             if part.get("eof"):
-                break
+                return b"".join(chunks)
     finally:
         with contextlib.suppress(Exception):
             await cdp.send("IO.close", {"handle": handle})
-    return b"".join(chunks), str(mimetype) if mimetype else None
 
 
 VERSIONS_JS = """
