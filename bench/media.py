@@ -1,5 +1,5 @@
-"""Media through the whole local system (simulator -> worker -> media bucket on LocalStack -> ingest -> SQS ->
-deliver -> the tenant's webhook receiver), one worker, N ready sessions.
+"""Media through the whole local system (simulator -> worker -> media bucket on LocalStack -> ingest -> SQS -> deliver
+-> the tenant's webhook receiver), one worker, N ready sessions.
 
 Inbound: `--images` images of `--min-mb`..`--max-mb` (random bytes, so nothing compresses) arrive on the sessions
 through the simulator's control API (the bytes raw, then the message naming them), as fast as it takes them.
@@ -8,8 +8,12 @@ arrival to `message.media` (and to `message.received`, which never waits for its
 announced once, available, with the right size and sha256, and a sample fetched back through its presigned URL byte
 for byte. In the same run a baseline moves the same bytes out of a page (same Chromium, same simulator media server,
 the worker driver's own Blob read, `read_blob`) and into the same bucket with no gateway logic, as many at once as
-the worker's media slots; target: gateway MB/s >= 0.7 of it. The worker's memory (PSS of its process and its
-Chromium) after the run must be within 10 % of before (measured after a warm-up, so first-use allocations do not
+the worker's media slots; target: gateway MB/s >= 0.7 of it. A second baseline (`--page-baseline`, on by default)
+moves as many bytes out of WhatsApp's own page: linked pages of the simulator in a browser of the bench's, each
+message taken and fired as wa-js does, its bytes read with `WPP.chat.downloadMedia` and `read_blob`, put the same
+way, with no worker, outbox, events, ingest or delivery: the page's work per message is WhatsApp Web's, which any
+way of getting the bytes out pays, and the first baseline leaves it out. The worker's memory (PSS of its process and
+its Chromium) after the run must be within 10 % of before (measured after a warm-up, so first-use allocations do not
 count). Memory is read after each of `--rounds` rounds of `--images` images, each time 10 s after the round and
 again after a forced garbage collection in every page (CDP `HeapProfiler.collectGarbage`, through a debugging port
 the bench opens on the worker's Chromium) and in Playwright's driver (the same command through node's inspector,
@@ -17,8 +21,8 @@ which SIGUSR1 opens): growth that a collection takes back is garbage, growth tha
 
 Outbound: `--sends` image messages by URL (a local HTTP server serves `--send-files` distinct images) POSTed to
 `/v1/sessions/{id}/messages` round-robin over the sessions: sends/s (first POST -> last `message.sent` at the
-receiver) and p50/p99 from the API's 202 to `message.sent`; checked: each sent once (the simulator's duplicate
-count and its received media digests). Pacing is set to zero for this run (it is an anti-ban policy, not a cost).
+receiver) and p50/p99 from the API's 202 to `message.sent`; checked: each sent once (the simulator's duplicate count
+and its received media digests). Pacing is set to zero for this run (it is an anti-ban policy, not a cost).
 
     flock /tmp/wagw-bench.lock .venv/bin/python bench/media.py [--sessions 10] [--images 500] [--sends 200]
 """
@@ -430,6 +434,106 @@ async def run_baseline(system: LocalSystem, arrivals: list[Arrival]) -> dict[str
     }
 
 
+PAGE_BASELINE_PHONE_PREFIX = "62899800"
+PAGE_BASELINE_TAG = "page-baseline"
+NEW_MEDIA_MESSAGES_JS = """() => WPP.on('chat.new_message', (msg) => {
+  if (msg.mediaData && !msg.id.fromMe) window.benchNewMedia(msg.id._serialized, msg.caption);
+})"""
+
+
+async def link_page(browser: Any, http: httpx.AsyncClient, url: str, phone: str) -> Any:
+    """A fresh context on the simulator's WhatsApp page, linked to `phone` by scanning its QR as a phone would."""
+    page = await (await browser.new_context()).new_page()
+    await page.goto(url)
+    deadline = time.monotonic() + 60
+    while True:  # the QR turns over every few seconds: one read just before it did is no longer shown (404)
+        code = await page.wait_for_function(
+            "async () => { const c = window.WPP && await WPP.conn.getAuthCode(); return c && c.fullCode; }",
+            timeout=60_000,
+        )
+        scanned = await http.post("/control/scan", json={"qr": await code.json_value(), "phone": phone})
+        if scanned.status_code != 404 or time.monotonic() > deadline:
+            scanned.raise_for_status()
+            break
+        await asyncio.sleep(0.5)
+    await page.wait_for_function("() => WPP.conn.isAuthenticated() && WPP.conn.isMainReady()", timeout=60_000)
+    return page
+
+
+async def run_page_baseline(system: LocalSystem, images: list[Image], sessions: int) -> dict[str, Any]:
+    """The same bytes out of WhatsApp's own page and into S3, with no gateway logic: `sessions` linked pages of the
+    simulator in a browser of the bench's own (the same Chromium build), each message taken, stored and fired by
+    the page as wa-js does, and each media message's bytes read with `WPP.chat.downloadMedia` and the worker
+    driver's `read_blob`, then put to S3 with the same client settings, 4 at a time. No worker, outbox, events,
+    ingest or delivery. The page's own work per message is WhatsApp Web's, which every way of getting the bytes
+    out of WhatsApp pays; the blank-page baseline (run_baseline) does none of it."""
+    from playwright.async_api import async_playwright
+
+    phones = [f"{PAGE_BASELINE_PHONE_PREFIX}{i:04d}" for i in range(sessions)]
+    arrivals = stage(system, phones, images)  # before the clock starts, as for the gateway's rounds
+    by_caption = {f"{PAGE_BASELINE_TAG} {a.image.index}": a for a in arrivals}
+    moved: list[bool] = []
+    done = asyncio.Event()
+    before_launch = set(descendants(os.getpid()))
+    async with async_playwright() as playwright, httpx.AsyncClient(base_url=system.simulator_url, timeout=60) as http:
+        browser = await playwright.chromium.launch(
+            executable_path=get_settings().chromium_path, args=get_settings().chromium_args
+        )
+        pages = await asyncio.gather(*[link_page(browser, http, system.simulator_url + "/", p) for p in phones])
+        cdps = [await page.context.new_cdp_session(page) for page in pages]
+        slots = asyncio.Semaphore(BASELINE_AT_ONCE)
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def move(cdp: Any, message_id: str, caption: str) -> None:
+            async with slots:
+                data, _type = await read_blob(cdp, f"WPP.chat.downloadMedia({json.dumps(message_id)})")
+                arrival = by_caption[caption]
+                await asyncio.to_thread(
+                    aws.s3().put_object,
+                    Bucket=get_settings().media_bucket,
+                    Key=f"bench-page-baseline/{arrival.image.index}",
+                    Body=data,
+                    ContentType="image/jpeg",
+                    ServerSideEncryption="AES256",
+                )
+                moved.append(hashlib.sha256(data).hexdigest() == arrival.sha256)
+                if len(moved) == len(arrivals):
+                    done.set()
+
+        def on_new_media(cdp: Any) -> Any:
+            def taken(_source: Any, message_id: str, caption: str) -> None:
+                task = asyncio.get_running_loop().create_task(move(cdp, message_id, caption))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+            return taken
+
+        for page, cdp in zip(pages, cdps, strict=True):
+            await page.expose_binding("benchNewMedia", on_new_media(cdp))
+            await page.evaluate(NEW_MEDIA_MESSAGES_JS)
+        browser_pids = [p for p in descendants(os.getpid()) if p not in before_launch]
+        browser_cpu_start = browser_cpu(browser_pids)
+        cpu_start = cpu_by_part(system)
+        started = time.time()
+        # The announcements from threads, as in the gateway's rounds; a page may fire a message before its
+        # announcement is answered, so the bench knows each by its caption.
+        await asyncio.to_thread(announce, system, arrivals, PAGE_BASELINE_TAG)
+        await asyncio.wait_for(done.wait(), 600)
+        seconds = time.time() - started
+        system_cpu = cpu_used(cpu_start, cpu_by_part(system))
+        browser_used = cpu_used(browser_cpu_start, browser_cpu(browser_pids))
+        await browser.close()
+    total = sum(a.image.size for a in arrivals)
+    return {
+        "bytes": total,
+        "seconds": seconds,
+        "mb_per_s": total / MB / seconds,
+        "correct": sum(moved),
+        "browser_cpu_s": browser_used,
+        "cpu_s": system_cpu,
+    }
+
+
 def browser_cpu(pids: list[int]) -> dict[str, float]:
     """CPU seconds so far of a Playwright driver and its Chromium, by part."""
     return {part: sum(cpu_seconds(pid) for pid in found) for part, found in browser_parts(pids).items()}
@@ -504,6 +608,12 @@ def main() -> None:
     parser.add_argument("--send-files", type=int, default=20, help="distinct images the outbound sends point at")
     parser.add_argument("--auth-strategy", choices=["profile", "context"], default="context")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--page-baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also move the bytes out of linked WhatsApp pages (wa-js downloadMedia) into S3 with no gateway logic",
+    )
     add_data_dir_argument(parser)
     args = parser.parse_args()
     port = free_port()
@@ -564,11 +674,16 @@ def main() -> None:
         cpu_start = cpu_by_part(system)
         baseline = asyncio.run(run_baseline(system, inbound["arrivals"]))
         baseline["cpu_s"] = cpu_used(cpu_start, cpu_by_part(system))
+        page_baseline = None
+        if args.page_baseline:
+            print("page baseline: as many images out of WhatsApp's own pages and into S3", flush=True)
+            page_images = make_images(args.images, args.min_mb, args.max_mb, args.seed)  # round 1's sizes and bytes
+            page_baseline = asyncio.run(run_page_baseline(system, page_images, args.sessions))
         print(f"outbound: {args.sends} image sends by URL", flush=True)
         files = make_images(args.send_files, args.min_mb, args.max_mb, args.seed + 2)
         outbound = run_outbound(system, demo.api_key, timings, phones, args.sends, files) if args.sends else None
         load.stop()
-        report(args, rounds, baseline, outbound, memory, idle_cpu_s, timings, load)
+        report(args, rounds, baseline, page_baseline, outbound, memory, idle_cpu_s, timings, load)
     finally:
         load.stop()
         system.stop()
@@ -578,6 +693,7 @@ def report(
     args: argparse.Namespace,
     rounds: list[dict[str, Any]],
     baseline: dict[str, Any],
+    page_baseline: dict[str, Any] | None,
     outbound: dict[str, Any] | None,
     memory: list[dict[str, Any]],
     idle_cpu_s: dict[str, float],
@@ -599,6 +715,14 @@ def report(
         f"baseline (page -> S3, {BASELINE_AT_ONCE} at once, no gateway logic, round 1's images): "
         f"{baseline['seconds']:.1f} s = {baseline['mb_per_s']:.1f} MiB/s; gateway (round 1) / baseline = {ratio:.2f}"
     )
+    page_ratio = inbound["mb_per_s"] / page_baseline["mb_per_s"] if page_baseline else None
+    if page_baseline is not None:
+        print(
+            f"page baseline (WhatsApp's page -> S3: {args.sessions} linked pages, wa-js downloadMedia, "
+            f"{BASELINE_AT_ONCE} at once, no gateway logic, {args.images} other images of the same sizes): "
+            f"{page_baseline['seconds']:.1f} s = {page_baseline['mb_per_s']:.1f} MiB/s; gateway (round 1) / page "
+            f"baseline = {page_ratio:.2f}"
+        )
     for number, phase in enumerate(rounds, 1):
         polls = phase["deliver_polls"]
         print(
@@ -607,11 +731,16 @@ def report(
         )
     phases = [(f"inbound round {n}", phase["cpu_s"]) for n, phase in enumerate(rounds, 1)]
     phases += [("baseline", baseline["cpu_s"]), ("10 s at rest before the rounds", idle_cpu_s)]
+    if page_baseline is not None:
+        phases.append(("page baseline (its browser is in the bench process's line)", page_baseline["cpu_s"]))
     for name, cpu in phases:
         used = ", ".join(f"{part} {seconds:.1f}" for part, seconds in cpu.items() if seconds >= 0.5)
         print(f"CPU seconds during {name}: {used}")
     browser = ", ".join(f"{part} {seconds:.1f}" for part, seconds in baseline["browser_cpu_s"].items())
     print(f"  of which the baseline's own browser: {browser}")
+    if page_baseline is not None:
+        browser = ", ".join(f"{part} {seconds:.1f}" for part, seconds in page_baseline["browser_cpu_s"].items())
+        print(f"  of which the page baseline's own browser: {browser}")
     print("worker memory (PSS, MiB; as it is 10 s after a round -> 5 s after a forced GC in the pages and the driver):")
     for index, reading in enumerate(memory):
         label = "after the warm-up" if index == 0 else f"after round {index}"
@@ -645,6 +774,10 @@ def report(
         f"baseline moved every image intact ({baseline['correct']}/{args.images})": baseline["correct"] == args.images,
         f"no event delivered twice to the receiver ({timings.repeats} repeats)": timings.repeats == 0,
     }
+    if page_baseline is not None:
+        checks[f"page baseline moved every image intact ({page_baseline['correct']}/{args.images})"] = (
+            page_baseline["correct"] == args.images
+        )
     if outbound is not None:
         print(
             f"outbound: {outbound['sent']}/{outbound['sends']} sent in {outbound['seconds']:.1f} s = "
@@ -674,6 +807,8 @@ def report(
             "inbound": [{k: v for k, v in phase.items() if k != "arrivals"} for phase in rounds],
             "baseline": baseline,
             "ratio": ratio,
+            "page_baseline": page_baseline,
+            "ratio_to_page_baseline": page_ratio,
             "idle_cpu_s": idle_cpu_s,
             "memory_mib": memory,
             "outbound": outbound,
