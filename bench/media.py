@@ -387,11 +387,22 @@ def fetch_back(arrivals: list[Arrival], timings: Timings) -> tuple[int, int]:
 
 
 # --- baseline: the same bytes out of a page and into S3, nothing else --------------------------------------------
+async def put_baseline_object(key: str, data: bytes, sha256: str) -> bool:
+    """A baseline's put, with the worker's client settings (SSE, content type); True if the bytes were intact."""
+    await asyncio.to_thread(
+        aws.s3().put_object,
+        Bucket=get_settings().media_bucket,
+        Key=key,
+        Body=data,
+        ContentType="image/jpeg",
+        ServerSideEncryption="AES256",
+    )
+    return hashlib.sha256(data).hexdigest() == sha256
+
+
 async def run_baseline(system: LocalSystem, arrivals: list[Arrival]) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
-    bucket = get_settings().media_bucket
-    s3 = aws.s3()
     before_launch = set(descendants(os.getpid()))
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
@@ -408,15 +419,7 @@ async def run_baseline(system: LocalSystem, arrivals: list[Arrival]) -> dict[str
             async with slots:
                 url = "'/api/media/' + encodeURIComponent(" + json.dumps(arrival.whatsapp_id) + ")"
                 data, _type = await read_blob(cdp, f"fetch({url}).then((r) => r.blob())")
-                await asyncio.to_thread(
-                    s3.put_object,
-                    Bucket=bucket,
-                    Key=f"bench-baseline/{arrival.image.index}",
-                    Body=data,
-                    ContentType="image/jpeg",
-                    ServerSideEncryption="AES256",
-                )
-                return hashlib.sha256(data).hexdigest() == arrival.sha256
+                return await put_baseline_object(f"bench-baseline/{arrival.image.index}", data, arrival.sha256)
 
         started = time.time()
         correct = await asyncio.gather(*[move(a) for a in arrivals])
@@ -424,12 +427,18 @@ async def run_baseline(system: LocalSystem, arrivals: list[Arrival]) -> dict[str
         # Its browser's CPU, read before it exits (a process gone from /proc is no longer counted anywhere).
         browser_used = cpu_used(browser_cpu_start, browser_cpu(browser_pids))
         await browser.close()
+    return baseline_result(arrivals, seconds, sum(correct), browser_used)
+
+
+def baseline_result(
+    arrivals: list[Arrival], seconds: float, correct: int, browser_used: dict[str, float]
+) -> dict[str, Any]:
     total = sum(a.image.size for a in arrivals)
     return {
         "bytes": total,
         "seconds": seconds,
         "mb_per_s": total / MB / seconds,
-        "correct": sum(correct),
+        "correct": correct,
         "browser_cpu_s": browser_used,
     }
 
@@ -488,15 +497,9 @@ async def run_page_baseline(system: LocalSystem, images: list[Image], sessions: 
             async with slots:
                 data, _type = await read_blob(cdp, f"WPP.chat.downloadMedia({json.dumps(message_id)})")
                 arrival = by_caption[caption]
-                await asyncio.to_thread(
-                    aws.s3().put_object,
-                    Bucket=get_settings().media_bucket,
-                    Key=f"bench-page-baseline/{arrival.image.index}",
-                    Body=data,
-                    ContentType="image/jpeg",
-                    ServerSideEncryption="AES256",
+                moved.append(
+                    await put_baseline_object(f"bench-page-baseline/{arrival.image.index}", data, arrival.sha256)
                 )
-                moved.append(hashlib.sha256(data).hexdigest() == arrival.sha256)
                 if len(moved) == len(arrivals):
                     done.set()
 
@@ -523,15 +526,7 @@ async def run_page_baseline(system: LocalSystem, images: list[Image], sessions: 
         system_cpu = cpu_used(cpu_start, cpu_by_part(system))
         browser_used = cpu_used(browser_cpu_start, browser_cpu(browser_pids))
         await browser.close()
-    total = sum(a.image.size for a in arrivals)
-    return {
-        "bytes": total,
-        "seconds": seconds,
-        "mb_per_s": total / MB / seconds,
-        "correct": sum(moved),
-        "browser_cpu_s": browser_used,
-        "cpu_s": system_cpu,
-    }
+    return {**baseline_result(arrivals, seconds, sum(moved), browser_used), "cpu_s": system_cpu}
 
 
 def browser_cpu(pids: list[int]) -> dict[str, float]:
