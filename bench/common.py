@@ -190,16 +190,12 @@ def process_times() -> dict[int, ProcessTime]:
     return table
 
 
-def descendants_in(table: dict[int, ProcessTime], root: int) -> list[int]:
+def children_of(table: dict[int, ProcessTime]) -> dict[int, list[int]]:
+    """Parent -> its children, from one `process_times` table (for `session_workers.metrics.descendants`)."""
     children: dict[int, list[int]] = {}
     for pid, process in table.items():
         children.setdefault(process.ppid, []).append(pid)
-    found, stack = [], [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
+    return children
 
 
 def cmdline(pid: int) -> str:

@@ -36,8 +36,8 @@ from redis.asyncio import Redis
 from bench.common import (
     LoadSampler,
     add_data_dir_argument,
+    children_of,
     cmdline,
-    descendants_in,
     process_times,
     start_simulated_backends,
     write_data,
@@ -66,12 +66,13 @@ class CpuSampler:
 
     def parts(self) -> dict[str, float]:
         table = process_times()
+        children = children_of(table)
         found = {"bench (simulator, ingest stub)": table[os.getpid()].cpu_s}
         roots = {pid: label for label, pid in self.workers.items()}
         owner_of = dict(roots)
         for worker, root in self.workers.items():
-            owner_of.update({pid: worker for pid in descendants_in(table, root)})
-        for pid in descendants_in(table, os.getpid()):
+            owner_of.update({pid: worker for pid in descendants(root, children)})
+        for pid in descendants(os.getpid(), children):
             label = owner_of.get(pid)
             name, command = self._names(pid)
             if label is not None:

@@ -56,8 +56,10 @@ from bench.common import (
     LoadSampler,
     add_data_dir_argument,
     browser_parts,
-    cpu_seconds,
+    children_of,
+    cpu_of,
     cpu_used,
+    process_times,
     threads_named,
     write_data,
 )
@@ -222,8 +224,8 @@ def cpu_by_part(system: LocalSystem) -> dict[str, float]:
     tree (the injector and the baseline's browser and S3 puts) once deliver's and the receiver's threads are
     counted apart."""
     worker = system.processes["worker-a"].pid
-    browser = descendants(worker)
-    roles = browser_parts(browser)
+    children = children_of(process_times())  # one read of /proc for every tree below
+    roles = browser_parts(descendants(worker, children))
     parts = {
         "worker Python": [worker],
         "worker Playwright driver": roles["Playwright driver"],
@@ -231,22 +233,24 @@ def cpu_by_part(system: LocalSystem) -> dict[str, float]:
         "simulator": [system.processes["simulator"].pid],
         "ingest": [system.processes["ingest"].pid],
         "api": [system.processes["api"].pid],
-        **{service.name: [service.process.pid, *descendants(service.process.pid)] for service in system.services},
+        **{
+            service.name: [service.process.pid, *descendants(service.process.pid, children)]
+            for service in system.services
+        },
         "worker Chromium other (browser, network, GPU)": roles["Chromium other"],
     }
     counted = {pid for pids in parts.values() for pid in pids}
     parts["bench process (+ baseline browser)"] = [
-        p for p in [os.getpid(), *descendants(os.getpid())] if p not in counted
+        p for p in [os.getpid(), *descendants(os.getpid(), children)] if p not in counted
     ]
-    used = {part: sum(cpu_seconds(pid) for pid in pids) for part, pids in parts.items()}
     # The system's parts that are threads of this process: deliver (the local SQS poller, Lambda's event source
     # mapping, and the handler it calls) and the tenant's receiver; the bench process's figure is what is left.
     threads = {
         "deliver (SQS poller + handler)": threads_named("sqs-poller"),
         "tenant's receiver": threads_named("receiver"),
     }
-    for part, tids in threads.items():
-        used[part] = sum(cpu_seconds(os.getpid(), tid) for tid in tids)
+    used = cpu_of(parts, threads)
+    for part in threads:
         used["bench process (+ baseline browser)"] -= used[part]
     return used
 
@@ -531,7 +535,7 @@ async def run_page_baseline(system: LocalSystem, images: list[Image], sessions: 
 
 def browser_cpu(pids: list[int]) -> dict[str, float]:
     """CPU seconds so far of a Playwright driver and its Chromium, by part."""
-    return {part: sum(cpu_seconds(pid) for pid in found) for part, found in browser_parts(pids).items()}
+    return cpu_of(browser_parts(pids))
 
 
 # --- outbound ------------------------------------------------------------------------------------------------------

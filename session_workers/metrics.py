@@ -25,8 +25,10 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
-def descendants(root: int) -> list[int]:
-    children = _children_map()
+def descendants(root: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    """Every process below `root`, from `children` (parent -> its children) or, if not given, /proc now."""
+    if children is None:
+        children = _children_map()
     found: list[int] = []
     stack = [root]
     while stack:

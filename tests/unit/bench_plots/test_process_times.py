@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 
-from bench.common import cpu_seconds, descendants_in, process_times
+from bench.common import children_of, cpu_seconds, process_times
+from session_workers.metrics import descendants
 
 
 def test_one_pass_finds_a_child_and_its_grandchild_with_the_cpu_proc_reports() -> None:
@@ -19,14 +20,14 @@ def test_one_pass_finds_a_child_and_its_grandchild_with_the_cpu_proc_reports() -
     try:
         for _ in range(200):
             table = process_times()
-            tree = descendants_in(table, os.getpid())
+            tree = descendants(os.getpid(), children_of(table))
             if child.pid in tree and any(table[pid].ppid == child.pid for pid in tree):
                 break
             time.sleep(0.02)
 
         # When the table is read
         table = process_times()
-        tree = descendants_in(table, os.getpid())
+        tree = descendants(os.getpid(), children_of(table))
 
         # Then both are below this process, each with its parent, and this process's CPU is what /proc says
         grandchildren = [pid for pid in tree if table[pid].ppid == child.pid]
@@ -36,7 +37,7 @@ def test_one_pass_finds_a_child_and_its_grandchild_with_the_cpu_proc_reports() -
         assert own.ppid == os.getppid()
         assert abs(own.cpu_s - cpu_seconds(os.getpid(), reaped_children=True)) < 0.05
     finally:
-        for pid in descendants_in(process_times(), child.pid):
+        for pid in descendants(child.pid, children_of(process_times())):
             os.kill(pid, signal.SIGKILL)
         child.kill()
         child.wait()
@@ -48,4 +49,4 @@ def test_a_process_without_children_has_no_descendants() -> None:
 
     # When the tree below a pid that has no children (or does not exist) is asked for
     # Then it is empty
-    assert descendants_in(table, 2**22 + 1) == []
+    assert descendants(2**22 + 1, children_of(table)) == []
