@@ -23,10 +23,6 @@ class IngestStub:
         self.keys = keys or {n: s.get_secret_value() for n, s in get_settings().producer_keys.items()}
         self.lock = threading.Lock()
         self.events: list[dict[str, Any]] = []
-        # The same events by (type, session) and by type: benches poll `select` every 50 ms for 50+ sessions, and a
-        # scan of every event per call put seconds of the harness's CPU on the cores the system is measured on.
-        self._by_type_and_session: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self._by_type: dict[str, list[dict[str, Any]]] = {}
         self.seen: Counter[str] = Counter()
         self.batches = 0
         self.refused_signatures = 0
@@ -108,23 +104,17 @@ class IngestStub:
                     continue
                 event["_received_at"] = time.time()
                 self.events.append(event)
-                self._by_type.setdefault(event["type"], []).append(event)
-                self._by_type_and_session.setdefault((event["type"], event.get("session_id", "")), []).append(event)
                 results.append({"id": event["id"], "outcome": "accepted"})
         return 200, {"results": results}, {}
 
     # --- reading -------------------------------------------------------------------------------------
     def select(self, event_type: str | None = None, session_id: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
-            if event_type is not None and session_id is not None:
-                return list(self._by_type_and_session.get((event_type, session_id), ()))
-            if event_type is not None:
-                return list(self._by_type.get(event_type, ()))
             return [
                 e
                 for e in self.events
                 if (event_type is None or e["type"] == event_type)
-                and (session_id is None or e.get("session_id") == session_id)
+                and (session_id is None or e["session_id"] == session_id)
             ]
 
     def statuses(self, session_id: str) -> list[str]:

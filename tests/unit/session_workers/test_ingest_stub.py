@@ -1,4 +1,4 @@
-"""The ingest stand-in's reads: by type and session from its index, the same events in the same order as a scan."""
+"""The ingest stand-in's reads: by type, by session, both or neither, in arrival order, each event once."""
 
 from __future__ import annotations
 
