@@ -64,6 +64,7 @@ from bench.common import (
     write_data,
 )
 from bench.e2e import DEFAULT_LIMITS, onboard
+from session_workers.allocator import keep_the_drivers_young_generation_small
 from session_workers.driver import read_blob
 from session_workers.metrics import descendants, pss_kib
 from shared import aws
@@ -620,6 +621,8 @@ def main() -> None:
     )
     add_data_dir_argument(parser)
     args = parser.parse_args()
+    # The baselines' Playwright drivers run as the worker's does (session_workers/__main__.py), like for like.
+    keep_the_drivers_young_generation_small()
     # The bench's way in to collect the pages' garbage before reading memory (collect_garbage): a debugging port
     # on the worker's one Chromium. `profile` runs a Chromium per session, which cannot all listen on one port
     # (the sessions never became ready with it), so there the pages are not collected.

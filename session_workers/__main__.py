@@ -10,7 +10,11 @@ import asyncio
 import os
 import signal
 
-from session_workers.allocator import keep_big_buffers_out_of_the_heap, keep_giving_back
+from session_workers.allocator import (
+    keep_big_buffers_out_of_the_heap,
+    keep_giving_back,
+    keep_the_drivers_young_generation_small,
+)
 from session_workers.worker import Worker
 from shared.settings import get_settings
 
@@ -48,6 +52,7 @@ async def run(worker: Worker) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     keep_big_buffers_out_of_the_heap()  # before any media buffer, and before Playwright's driver starts
+    keep_the_drivers_young_generation_small()
     keep_giving_back()
     args = parse_args(argv)
     for name, env in FLAGS.items():

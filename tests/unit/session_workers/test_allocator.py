@@ -1,4 +1,5 @@
-"""The worker fixes glibc's mmap threshold, so media-sized buffers are given back to the system when freed."""
+"""The worker fixes glibc's mmap threshold, so media-sized buffers are given back to the system when freed, and caps
+the young generation of Playwright's driver, so a burst does not leave it larger."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import sys
 
 import pytest
 
-from session_workers.allocator import ENV, MMAP_THRESHOLD_BYTES
+from session_workers.allocator import (
+    DRIVER_SEMI_SPACE_MIB,
+    ENV,
+    MMAP_THRESHOLD_BYTES,
+    keep_the_drivers_young_generation_small,
+)
+
+MIB = 1024 * 1024
 
 # In a fresh process: free one 1.5 MB buffer, then ask for 1.4 MB; is the second mmapped (outside the heap)?
 PROBE = """
@@ -95,3 +103,53 @@ def test_free_heap_pages_are_given_back() -> None:
     assert result["kept_mib"] > 8
     assert result["trimmed"] is True
     assert result["given_back_mib"] > 6
+
+
+# Node's young generation after a burst of short-lived objects, some surviving a while (as the driver's messages do)
+YOUNG_GENERATION_PROBE = """
+const v8 = require('v8');
+const newSpace = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+let alive = [];
+for (let i = 0; i < 2000000; i++) {
+  alive.push({ text: 'message ' + i, ids: [i, i + 1] });
+  if (alive.length > 200000) alive = alive.slice(100000);
+}
+console.log(JSON.stringify({ now: newSpace() }));
+"""
+
+
+def young_generation(node_options: str | None) -> dict[str, int]:
+    from playwright._impl._driver import compute_driver_executable
+
+    node = compute_driver_executable()[0]
+    env = {"PATH": "/usr/bin:/bin", **({"NODE_OPTIONS": node_options} if node_options is not None else {})}
+    output = subprocess.run([node, "-e", YOUNG_GENERATION_PROBE], env=env, capture_output=True, text=True, check=True)
+    return dict(json.loads(output.stdout))
+
+
+def test_the_drivers_young_generation_is_capped() -> None:
+    # Given the options the worker gives Playwright's driver, and none
+    environ: dict[str, str] = {}
+    options = keep_the_drivers_young_generation_small(environ)
+
+    # When the driver's node allocates a burst of messages
+    capped, default = young_generation(options), young_generation(None)
+
+    # Then its new space is left at two semi-spaces of 4 MiB, where by default it is left several times larger
+    assert options == f"--max-semi-space-size={DRIVER_SEMI_SPACE_MIB}"
+    assert capped["now"] <= 2 * DRIVER_SEMI_SPACE_MIB * MIB, capped
+    assert default["now"] > 4 * DRIVER_SEMI_SPACE_MIB * MIB, default
+
+
+def test_an_operators_node_options_are_kept() -> None:
+    # Given NODE_OPTIONS an operator set: other flags, and then a semi-space of their own
+    others = {"NODE_OPTIONS": "--trace-warnings"}
+    own = {"NODE_OPTIONS": "--max-semi-space-size=16"}
+
+    # When the worker starts
+    keep_the_drivers_young_generation_small(others)
+    keep_the_drivers_young_generation_small(own)
+
+    # Then their flags stay, the cap is added only where they set no semi-space of their own
+    assert others["NODE_OPTIONS"] == f"--trace-warnings --max-semi-space-size={DRIVER_SEMI_SPACE_MIB}"
+    assert own["NODE_OPTIONS"] == "--max-semi-space-size=16"
