@@ -17,7 +17,7 @@ JSON messages and base64 strings every file becomes there) up to its default max
 Playwright ships (26.x), and a collection does not give it back. In bench/media.py the driver went 111 -> 147-155
 MiB after a round of 500 images, after a forced collection; with the young generation capped at 4 MiB semi-spaces
 (`--max-semi-space-size=4`, 8 MiB in all) 108-110 -> 121, and it used a third less CPU (6.1-8.3 CPU-s a round
-against 9.7-11.3; docs/benchmarks.md, Media, runs 24-).
+against 9.7-11.3; docs/benchmarks.md, Media, runs 24-34).
 """
 
 from __future__ import annotations
